@@ -1,0 +1,1 @@
+"""The auction world: users, ads, ground-truth click models, logs and exact oracles."""

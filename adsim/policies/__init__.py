@@ -1,0 +1,1 @@
+"""Policies: contextual bandits (which ad to show) and, later, bidding policies."""
