@@ -1,0 +1,123 @@
+"""The ``adsim`` command line.
+
+Every command raises :class:`adsim.errors.AdsimError` for bad input; :func:`main` prints its message
+on one line of stderr (``error: …``) and exits with status 2 — never a traceback. Heavy libraries
+are imported inside commands so that ``adsim --help`` stays fast.
+
+Commands living in other rooms (``ope``, ``train``, …) are click commands defined next to their
+code and registered in :func:`_register` by import path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from adsim import __version__
+from adsim.errors import AdsimError
+
+__all__ = ["cli", "main"]
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands from other modules are imported only when used."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, cmd_name)
+
+
+def _register() -> dict[str, str]:
+    """Commands defined in other modules: ``name -> "module:attribute"`` (one line each)."""
+    return {
+        # "ope": "adsim.estimators.cli:ope_command",
+    }
+
+
+@click.group(cls=_LazyGroup, lazy=_register(), context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="adsim")
+def cli() -> None:
+    """adsim — ad-auction simulator, policy gym and off-policy evaluation."""
+
+
+@cli.command("run")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: runs/<scenario name>).")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--quiet", is_flag=True, help="No progress bars or table.")
+def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: bool) -> None:
+    """Run SCENARIO (YAML): log traffic, evaluate candidates offline and exactly, write results."""
+    from adsim.config import load_scenario
+    from adsim.experiments.runner import run_scenario
+
+    scn = load_scenario(scenario)
+    if seed is not None:
+        if seed < 0:
+            raise AdsimError(f"--seed must be >= 0, got {seed}")
+        scn = scn.model_copy(update={"seed": seed})
+    out = out_dir if out_dir is not None else Path("runs") / scn.name
+    result = run_scenario(scn, out, progress=not quiet)
+    if not quiet:
+        click.echo(result.table())
+        click.echo(f"\nwrote {', '.join(sorted(p.name for p in result.files))} to {out}/")
+
+
+@cli.command("validate")
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+def validate_command(scenario: Path) -> None:
+    """Check a scenario file without running it."""
+    from adsim.config import load_scenario
+
+    scn = load_scenario(scenario)
+    click.echo(f"{scenario}: ok (scenario {scn.name!r}, {len(scn.candidates)} candidates)")
+
+
+@cli.command("schema")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of stdout.")
+def schema_command(out: Path | None) -> None:
+    """Print the JSON Schema of scenario files (for editor validation)."""
+    from adsim._io import write_text
+    from adsim.config import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_text(out, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI; user errors → one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="adsim", standalone_mode=False)
+    except AdsimError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Model zoo: one file per architecture, looked up by name.
+
+``build_model(name, schema, **config)`` constructs a registered model. Each architecture
+registers itself with ``@register("name", ConfigDataclass)``; configs are small dataclasses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+from adsim.models.schema import ModelSchema
+
+__all__ = ["register", "build_model", "available_models", "MODULES"]
+
+#: name -> module that defines it (imported on first use, keeps `import adsim` light)
+MODULES: dict[str, str] = {
+    "deepfm": "adsim.models.zoo.deepfm",
+}
+
+_REGISTRY: dict[str, tuple[type, type]] = {}
+
+
+def register(name: str, config_cls: type) -> Callable[[type], type]:
+    """Class decorator: register a model class under ``name`` with its config dataclass."""
+
+    def deco(cls: type) -> type:
+        _REGISTRY[name] = (cls, config_cls)
+        cls.zoo_name = name  # type: ignore[attr-defined]
+        return cls
+
+    return deco
+
+
+def available_models() -> list[str]:
+    return sorted(MODULES)
+
+
+def build_model(name: str, schema: ModelSchema, **config: Any) -> Any:
+    """Instantiate model ``name`` for ``schema``; unknown names/keys raise ValueError."""
+    if name not in MODULES:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    importlib.import_module(MODULES[name])
+    cls, cfg_cls = _REGISTRY[name]
+    known = {f.name for f in fields(cfg_cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(
+            f"model {name!r} has no option {unknown[0]!r}; options: {', '.join(sorted(known))}"
+        )
+    return cls(schema, cfg_cls(**config))
