@@ -184,6 +184,9 @@ def run_auction(
         terms = dtheta[None, :] * s_prime[:, 1 : n_slots + 1]
         tail = np.cumsum(terms[:, ::-1], axis=1)[:, ::-1]
         rank_price = tail / theta[None, :]
+        # r <= VCG <= GSP holds exactly in theory; clamp so rounding (or denormal reserves)
+        # cannot break it
+        rank_price = np.clip(rank_price, r[:, None], s_prime[:, 1 : n_slots + 1])
     filled_s = filled[:, :n_slots]
     winners = np.where(filled_s, top[:, :n_slots], -1)
     rank_price = np.where(filled_s, rank_price, 0.0)
