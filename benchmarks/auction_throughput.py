@@ -142,7 +142,8 @@ def main() -> None:
     loop = rate(lambda: per_round_loop(sim, rng, 2000), secs)
     rows.append(("SP_Oracle", "per-round loop (AuctionGym-style), batch 1", loop))
     for b in (1_024, 16_384, 131_072):
-        rows.append(("SP_Oracle", f"plain numpy, batch {b:,}", rate(lambda: plain_numpy(sim, rng, b), secs)))
+        r = rate(lambda: plain_numpy(sim, rng, b), secs)
+        rows.append(("SP_Oracle", f"plain numpy, batch {b:,}", r))
     fast_best = 0.0
     for b in (1_024, 16_384, 65_536, 262_144, 1_048_576):
         s = SecondPriceOracleSim(np.random.default_rng(1), chunk=min(b, 262_144))
@@ -172,7 +173,8 @@ def main() -> None:
     print(f"budget day, {n_req:,} requests, 96 steps: simulation {t_day:.2f} s, "
           f"hindsight oracle {t_oracle:.2f} s, through BudgetBidding-v0 {t_env:.2f} s "
           f"(target < 10 s for 1M)")
-    print("\nreproduce: python benchmarks/auction_throughput.py" + (" --quick" if args.quick else ""))
+    quick = " --quick" if args.quick else ""
+    print(f"\nreproduce: python benchmarks/auction_throughput.py{quick}")
 
 
 if __name__ == "__main__":

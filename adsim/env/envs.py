@@ -90,7 +90,9 @@ class AdSelectionEnv(gym.Env):
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(self, world: WorldConfig | dict[str, Any] | None = None, world_seed: int = 0) -> None:
+    def __init__(
+        self, world: WorldConfig | dict[str, Any] | None = None, world_seed: int = 0
+    ) -> None:
         super().__init__()
         cfg = _world_config(world)
         self.world = World.from_config(cfg, np.random.default_rng(world_seed))
@@ -239,7 +241,9 @@ class BudgetBiddingEnv(gym.Env):
         if reward not in ("value", "expected"):
             raise ValueError(f"reward must be 'value' or 'expected', got {reward!r}")
         if not 0 <= agent < len(acfg.campaigns):
-            raise ValueError(f"agent must index a campaign in [0, {len(acfg.campaigns)}), got {agent}")
+            raise ValueError(
+                f"agent must index a campaign in [0, {len(acfg.campaigns)}), got {agent}"
+            )
         if max_scale <= 1 or max_dual <= 0:
             raise ValueError("max_scale must be > 1 and max_dual > 0")
         self.agent, self.action_type, self.reward_type = agent, action_type, reward
@@ -310,7 +314,8 @@ class BudgetBiddingEnv(gym.Env):
         info: dict[str, Any] = {
             "step": self.auction.clock.step, "cost": out.cost, "impressions": out.impressions,
             "clicks": out.clicks, "conversions": out.conversions,
-            "expected_value": out.expected_value, "spent": st.spent, "bid_scale": self._agent_bidder.scale,
+            "expected_value": out.expected_value, "spent": st.spent,
+            "bid_scale": self._agent_bidder.scale,
         }
         if terminated and self.hindsight:
             from adsim.env.oracle import hindsight_optimal

@@ -119,7 +119,8 @@ def test_step_guards_actions() -> None:
 
 
 def test_budget_env_from_shipped_scenario(repo_root) -> None:
-    env = gym.make("adsim/BudgetBidding-v0", scenario=repo_root / "scenarios" / "gsp_multislot.yaml")
+    path = repo_root / "scenarios" / "gsp_multislot.yaml"
+    env = gym.make("adsim/BudgetBidding-v0", scenario=path)
     check_env(env.unwrapped)
 
 
