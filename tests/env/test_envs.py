@@ -128,3 +128,12 @@ def test_import_adsim_does_not_import_gymnasium() -> None:
     code = "import sys, adsim, adsim.env, adsim.config; print('gymnasium' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import adsim.env.envs as envs_module
+
+    result = doctest.testmod(envs_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 6 and result.failed == 0
