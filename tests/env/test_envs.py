@@ -137,3 +137,26 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(envs_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 6 and result.failed == 0
+
+
+def test_slate_env_checks_and_pays_position_weighted_clicks() -> None:
+    env = gym.make("adsim/AdSelection-v0", world={"n_users": 200, "n_ads": 5}, n_slots=3).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+    _, info = env.reset(seed=0)
+    q = info["expected_reward"]
+    _, _, _, _, info2 = env.step(np.array([2, 2, 4]))
+    theta = env.position.examination
+    assert info2["chosen_expected_reward"] == pytest.approx(theta[0] * q[2] + theta[2] * q[4])
+    # mean slate reward matches its exact expectation within Monte Carlo error
+    env.reset(seed=1)
+    rewards, expected = [], []
+    for _ in range(4000):
+        _, r, _, _, info = env.step(np.array([0, 1, 2]))
+        rewards.append(r)
+        expected.append(info["chosen_expected_reward"])
+    se = np.std(rewards, ddof=1) / np.sqrt(len(rewards))
+    assert abs(np.mean(rewards) - np.mean(expected)) < 4 * se
+    with pytest.raises(ValueError, match="3 ads in"):
+        env.step(np.array([0, 1]))
