@@ -161,14 +161,26 @@ def run_auction(
 
     # top S+1 eligible bidders per auction, in rank order (ties → lower index first)
     k = min(n_slots + 1, n_bidders)
-    if k < n_bidders:
-        part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    if k <= 8 and k < n_bidders:
+        # few places among many bidders: k argmax passes beat argpartition + sort (argmax
+        # returns the first maximum, which is the tie rule)
+        rows = np.arange(n_auctions)
+        top = np.empty((n_auctions, k), np.int64)
+        top_scores = np.empty((n_auctions, k))
+        for j in range(k):
+            i = masked.argmax(axis=1)
+            top[:, j] = i
+            top_scores[:, j] = masked[rows, i]
+            masked[rows, i] = -np.inf
     else:
-        part = np.broadcast_to(np.arange(n_bidders), (n_auctions, n_bidders)).copy()
-    part_scores = np.take_along_axis(masked, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    top = np.take_along_axis(part, order, axis=1)  # (B, k)
-    top_scores = np.take_along_axis(part_scores, order, axis=1)
+        if k < n_bidders:
+            part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        else:
+            part = np.broadcast_to(np.arange(n_bidders), (n_auctions, n_bidders)).copy()
+        part_scores = np.take_along_axis(masked, part, axis=1)
+        order = np.lexsort((part, -part_scores), axis=1)
+        top = np.take_along_axis(part, order, axis=1)  # (B, k)
+        top_scores = np.take_along_axis(part_scores, order, axis=1)
     if k < n_slots + 1:  # fewer bidders than slots + 1: pad with empty bidders
         pad = n_slots + 1 - k
         top = np.concatenate([top, np.zeros((n_auctions, pad), np.int64)], axis=1)

@@ -308,7 +308,8 @@ class BudgetBiddingEnv(gym.Env):
         self._reports: list[Any] = []
         self._started = False
 
-    def _scale(self, a: float, values_ignored: None = None) -> float:
+    def _scale(self, a: float) -> float:
+        """Bid multiplier for action ``a`` in [-1, 1] (see the action table)."""
         if self.action_type == "scale":
             return float(self.max_scale**a)
         lam = self.max_dual * (a + 1.0) / 2.0
