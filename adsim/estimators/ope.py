@@ -257,6 +257,7 @@ class DROptimisticShrinkage(BaseEstimator):
 
 
 # imported late: tuning builds on the classes above
+from adsim.estimators.slate import SLATE_ESTIMATORS  # noqa: E402
 from adsim.estimators.tuning import DROSSlope, SwitchDRSlope  # noqa: E402
 
 ESTIMATORS: dict[str, type[BaseEstimator]] = {
@@ -273,6 +274,7 @@ ESTIMATORS: dict[str, type[BaseEstimator]] = {
         DROSSlope,
     )
 }
+ESTIMATORS.update(SLATE_ESTIMATORS)
 
 
 def make_estimator(name: str, **kwargs: Any) -> BaseEstimator:
