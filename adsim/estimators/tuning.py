@@ -22,14 +22,26 @@ repeated inside bootstrap resamples (the interval is conditional on the chosen �
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
 from scipy import stats
 
 from adsim.env.logs import BanditLog
-from adsim.estimators.base import BaseEstimator, Components
+from adsim.estimators.base import BaseEstimator, Components, importance_weights
+
+
+def _dm_term(pi: np.ndarray, q_hat: np.ndarray) -> np.ndarray:
+    from adsim.estimators.ope import _dm_term as f
+
+    return f(pi, q_hat)
+
+
+def _residual(log: BanditLog, q_hat: np.ndarray) -> np.ndarray:
+    from adsim.estimators.ope import _residual as f
+
+    return f(log, q_hat)
 
 __all__ = ["slope_select", "SwitchDRSlope", "DROSSlope"]
 
@@ -50,11 +62,6 @@ def slope_select(thetas: np.ndarray, widths: np.ndarray) -> int:
         kept_t.append(t_i)
         kept_w.append(w_i)
     return int(order[-1])
-
-
-def _student_t_width(psi: np.ndarray, delta: float) -> float:
-    n = psi.shape[0]
-    return float(np.sqrt(np.var(psi) / (n - 1)) * stats.t(n - 1).ppf(1.0 - delta))
 
 
 @dataclass(frozen=True)
@@ -83,20 +90,34 @@ class _SlopeTuned(BaseEstimator):
     def _base(self, lam: float) -> BaseEstimator:
         raise NotImplementedError
 
+    def _weight_fn(self, lam: float, w: np.ndarray) -> np.ndarray:
+        """The base estimator's transformed weights at λ (e.g. switched or shrunk)."""
+        raise NotImplementedError
+
     def select(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> float:
         """The λ SLOPE selects on this log (inputs validated, ``(n, K)``)."""
+        assert q_hat is not None
+        dm = _dm_term(pi, q_hat)
+        w = importance_weights(log, pi)
+        res = _residual(log, q_hat)
         thetas, widths = [], []
+        t_quantile = float(stats.t.ppf(1.0 - self.delta, log.n_rounds - 1))
         for lam in self.lambdas:
-            psi = self._base(lam)._components(log, pi, q_hat).u
+            psi = dm + self._weight_fn(lam, w) * res  # same operations as the base estimator
             thetas.append(float(psi.mean()))
-            widths.append(_student_t_width(psi, self.delta))
+            widths.append(float(np.sqrt(np.var(psi) / (psi.shape[0] - 1)) * t_quantile))
         return self.lambdas[slope_select(np.array(thetas), np.array(widths))]
 
     def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
         return self._base(self.select(log, pi, q_hat))._components(log, pi, q_hat)
 
-    def _details(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> dict:
-        return {"lambda_": self.select(log, pi, q_hat)}
+    def _estimate_checked(self, log, pi, q, diag=None):  # type: ignore[no-untyped-def]
+        """Select λ once, then estimate (and report) with the selected base estimator."""
+        lam = self.select(log, pi, q)
+        base = replace(self._base(lam), confidence=self.confidence, interval=self.interval,
+                       n_bootstrap=self.n_bootstrap, random_state=self.random_state)
+        est = base._estimate_checked(log, pi, q, diag)
+        return replace(est, estimator=self.name, details={"lambda_": lam})
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,9 @@ class SwitchDRSlope(_SlopeTuned):
 
         return SwitchDR(lambda_=lam, warn=False)
 
+    def _weight_fn(self, lam: float, w: np.ndarray) -> np.ndarray:
+        return np.where(w <= lam, w, 0.0)
+
 
 @dataclass(frozen=True)
 class DROSSlope(_SlopeTuned):
@@ -131,3 +155,6 @@ class DROSSlope(_SlopeTuned):
         from adsim.estimators.ope import DROptimisticShrinkage
 
         return DROptimisticShrinkage(lambda_=lam, warn=False)
+
+    def _weight_fn(self, lam: float, w: np.ndarray) -> np.ndarray:
+        return self._base(lam).shrunk_weights(w)  # type: ignore[attr-defined]
