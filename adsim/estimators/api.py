@@ -230,6 +230,8 @@ def run_ope(
     predictions file; writes the three outputs to ``out`` when given (see module docstring)."""
     inputs: dict[str, Any] = {}
     tdf: pd.DataFrame | None = None
+    if not isinstance(log, BanditLog) and not Path(log).exists():
+        raise DataError(f"{log}: log file not found")
     if isinstance(target, (str, os.PathLike)):
         inputs["target"] = str(target)
         tdf = read_table(target, "target")

@@ -115,7 +115,7 @@ def target_from_frame(df: pd.DataFrame, n_rounds: int, n_actions: int) -> np.nda
     neg = np.argwhere(pi < 0)
     if neg.size:
         r, c = neg[0]
-        raise DataError(f"column {cols[c]!r}: negative probability {pi[r, c]!r} at row {r}")
+        raise DataError(f"column {cols[c]!r}: negative probability {float(pi[r, c]):g} at row {r}")
     sums = pi.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
     if bad.size:
@@ -134,7 +134,7 @@ def _long_target(df: pd.DataFrame, n_rounds: int, n_actions: int) -> np.ndarray:
         bad = np.flatnonzero((v != np.round(v)) | (v < 0) | (v >= hi))
         if bad.size:
             raise DataError(
-                f"target column {name!r}: {v[bad[0]]!r} at row {bad[0]} is outside [0, {hi})"
+                f"target column {name!r}: {float(v[bad[0]]):g} at row {bad[0]} is outside [0, {hi})"
                 " or not an integer"
             )
     bad = np.flatnonzero(prob < 0)
@@ -145,7 +145,7 @@ def _long_target(df: pd.DataFrame, n_rounds: int, n_actions: int) -> np.ndarray:
         pos = arr[:, 3]
         bad = np.flatnonzero((pos != np.round(pos)) | (pos < 0))
         if bad.size:
-            raise DataError(f"target column 'position': {pos[bad[0]]!r} at row {bad[0]} is invalid")
+            raise DataError(f"target column 'position': {float(pos[bad[0]]):g} at row {bad[0]} is invalid")
         p = pos.astype(np.int64)
         pi = np.zeros((n_rounds, n_actions, int(p.max()) + 1))
         np.add.at(pi, (r, a, p), prob)
