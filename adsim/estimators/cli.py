@@ -91,9 +91,14 @@ def ope_command(
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: runs/<name>).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--sample-sizes", default=None, help="Override: comma-separated log lengths.")
+@click.option("--targets", "target_names", default=None,
+              help="Override: comma-separated target names to keep.")
+@click.option("--estimators", default=None, help="Override: comma-separated estimator names.")
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
 def ope_validate_command(
-    scenario: Path, seeds: int | None, out_dir: Path | None, jobs: int, quiet: bool
+    scenario: Path, seeds: int | None, out_dir: Path | None, jobs: int, sample_sizes: str | None,
+    target_names: str | None, estimators: str | None, quiet: bool,
 ) -> None:
     """Validate estimators against the world's exact values: bias, RMSE, coverage (SCENARIO.yaml)."""
     from adsim.estimators.validation import load_validation, run_validation
@@ -103,6 +108,29 @@ def ope_validate_command(
     if jobs < 1:
         raise AdsimError(f"--jobs must be >= 1, got {jobs}")
     cfg = load_validation(scenario)
+    update: dict[str, object] = {}
+    try:
+        if sample_sizes:
+            update["sample_sizes"] = [int(v) for v in sample_sizes.split(",")]
+    except ValueError:
+        raise AdsimError(f"--sample-sizes must be comma-separated integers, got {sample_sizes!r}") from None
+    if estimators:
+        update["estimators"] = [e.strip() for e in estimators.split(",") if e.strip()]
+    if target_names:
+        keep = [t.strip() for t in target_names.split(",")]
+        known = {(t.name or t.type): t for t in cfg.targets}
+        missing = [t for t in keep if t not in known]
+        if missing:
+            raise AdsimError(f"--targets: no target named {missing[0]!r}; targets are {', '.join(known)}")
+        update["targets"] = [known[t] for t in keep]
+    if update:
+        from adsim.config import parse_config
+        from adsim.estimators.validation import ValidationConfig
+
+        data = cfg.model_dump(mode="json", exclude_unset=False)
+        data.update({k: (v if k != "targets" else [t.model_dump(mode="json") for t in v])
+                     for k, v in update.items()})
+        cfg = parse_config(data, ValidationConfig, source="command-line overrides")
     result = run_validation(cfg, n_seeds=seeds, n_jobs=jobs, progress=not quiet)
     out = out_dir if out_dir is not None else Path("runs") / cfg.name
     paths = result.write(out)
