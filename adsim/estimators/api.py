@@ -172,6 +172,7 @@ def evaluate(
     confidence: float = 0.95,
     interval: str = "clt",
     n_bootstrap: int = 1000,
+    bootstrap_scheme: str = "multinomial",
     n_folds: int = 5,
     random_state: int = 0,
     warn: bool = True,
@@ -185,7 +186,8 @@ def evaluate(
             (``"auto"`` = logistic if the log has context columns, else per-action means;
             ``"logistic"``, ``"gbm"``, ``"mean"``), or None (only estimators without q̂).
         estimators: names from :data:`adsim.estimators.ope.ESTIMATORS`.
-        confidence, interval, n_bootstrap: interval settings of every estimator.
+        confidence, interval, n_bootstrap, bootstrap_scheme: interval settings of every
+            estimator.
         n_folds: cross-fitting folds for a fitted reward model.
         random_state: seed of the folds and the bootstrap.
         warn: issue one :class:`OverlapWarning` if the diagnostics find problems.
@@ -208,7 +210,8 @@ def evaluate(
         warnings.simplefilter("ignore", OverlapWarning)
         for name in estimators:
             est = make_estimator(name, confidence=confidence, interval=interval,
-                                 n_bootstrap=n_bootstrap, random_state=random_state, warn=False)
+                                 n_bootstrap=n_bootstrap, bootstrap_scheme=bootstrap_scheme,
+                                 random_state=random_state, warn=False)
             if name in SLATE_ESTIMATORS:
                 out.append(est.estimate(log, raw))
             else:

@@ -46,11 +46,15 @@ def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) ->
 @click.option("--interval", type=click.Choice(["clt", "bootstrap", "bernstein"]), default="clt",
               show_default=True, help="Interval method.")
 @click.option("--n-bootstrap", type=int, default=1000, show_default=True)
+@click.option("--bootstrap-scheme", type=click.Choice(["multinomial", "half"]),
+              default="multinomial", show_default=True,
+              help="Efron's multinomial resampling, or double-or-nothing weights (faster).")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-fitting folds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of folds and bootstrap.")
 def ope_command(
     log_path: Path, target: str, reward_model: str, out_dir: Path, estimators: str,
-    confidence: float, interval: str, n_bootstrap: int, folds: int, seed: int,
+    confidence: float, interval: str, n_bootstrap: int, bootstrap_scheme: str, folds: int,
+    seed: int,
 ) -> None:
     """Estimate what TARGET would have earned on LOG, with intervals and overlap diagnostics."""
     import warnings
@@ -69,7 +73,8 @@ def ope_command(
         warnings.simplefilter("ignore", OverlapWarning)
         result = run_ope(
             log_path, tgt, reward_model=reward_model, out=out_dir, estimators=names,
-            confidence=confidence, interval=interval, n_bootstrap=n_bootstrap, n_folds=folds,
+            confidence=confidence, interval=interval, n_bootstrap=n_bootstrap,
+            bootstrap_scheme=bootstrap_scheme, n_folds=folds,
             random_state=seed,
         )
     table = result.table()

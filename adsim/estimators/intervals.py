@@ -45,18 +45,28 @@ def _ratio(sums: np.ndarray) -> np.ndarray:
     return sums[:, 0] / total + sums[:, 1] / sums[:, 2]
 
 
+def _live_columns(z: np.ndarray) -> list[int]:
+    """Columns whose resampled sums are needed: u unless all 0; c, d unless c is all 0."""
+    cols = [] if not z[:, 0].any() else [0]
+    if z[:, 1].any():
+        cols += [1, 2]
+    return cols
+
+
 def _multinomial_sums(
     z: np.ndarray, n_boot: int, rng: np.random.Generator, chunk_elems: int
 ) -> np.ndarray:
     n = z.shape[0]
-    cols = [np.ascontiguousarray(z[:, j]) for j in range(3)]
-    out = np.empty((n_boot, 4))
+    live = _live_columns(z)
+    cols = [np.ascontiguousarray(z[:, j]) for j in live]
+    out = np.zeros((n_boot, 4))
+    out[:, 2] = 1.0  # c = 0, d = 1 unless live
     out[:, 3] = n
     step = max(1, chunk_elems // n)
     for s in range(0, n_boot, step):
         b = min(step, n_boot - s)
         idx = rng.integers(0, n, size=(b, n), dtype=np.intp)
-        for j, col in enumerate(cols):
+        for j, col in zip(live, cols):
             out[s : s + b, j] = np.take(col, idx).sum(axis=1)
     return out
 
@@ -64,25 +74,38 @@ def _multinomial_sums(
 def _half_sums(
     z: np.ndarray, n_boot: int, rng: np.random.Generator, chunk_elems: int
 ) -> np.ndarray:
-    """Column sums under weights 2·bit, eight rows per byte-table lookup."""
+    """Column sums under weights W = 2·bit: eight rows per byte, via per-group byte tables.
+
+    Rows are split into groups of 8; for each group g a table T_g[b] = Σ_k bit_k(b) z_{8g+k}
+    (256 entries, 2 KiB) turns one random byte into that group's weighted sum. Resamples are
+    processed group-major, so each lookup hits a table already in L1 cache. ΣW comes from a
+    popcount of the random bytes.
+    """
     n = z.shape[0]
     groups = -(-n // 8)
-    zz = np.zeros((groups * 8, 4))
-    zz[:n, :3] = z
-    zz[:n, 3] = 1.0
-    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1  # (256, 8)
-    # table[j, g, b] = Σ_k bit_k(b) · z[8g + k, j]
-    table = np.einsum("bk,gkj->jgb", bits.astype(np.float64), zz.reshape(groups, 8, 4))
-    table = table.reshape(4, groups * 256)
-    offsets = np.arange(groups, dtype=np.intp) * 256
-    out = np.empty((n_boot, 4))
+    live = _live_columns(z)
+    zz = np.zeros((groups * 8, 3))
+    zz[:n] = z
+    bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # (256, 8)
+    tables = [np.ascontiguousarray((bits @ zz[:, j].reshape(groups, 8).T).T).ravel()
+              for j in live]  # each (groups·256,)
+    offsets = (np.arange(groups, dtype=np.intp) * 256)[:, None]
+    out = np.zeros((n_boot, 4))
+    out[:, 2] = 1.0
     step = max(1, chunk_elems // groups)
+    pad_bits = groups * 8 - n  # padded rows have z = 0 but their bits must not count in ΣW
     for s in range(0, n_boot, step):
         b = min(step, n_boot - s)
-        idx = np.frombuffer(rng.bytes(b * groups), dtype=np.uint8).reshape(b, groups)
-        idx = idx + offsets  # (b, groups) intp
-        for j in range(4):
-            out[s : s + b, j] = 2.0 * np.take(table[j], idx).sum(axis=1)
+        raw = np.frombuffer(rng.bytes(groups * b), dtype=np.uint8).reshape(groups, b)
+        if pad_bits:
+            raw = raw.copy()
+            raw[-1] &= np.uint8((1 << (8 - pad_bits)) - 1)
+        idx = raw + offsets  # (groups, b) intp
+        for j, table in zip(live, tables):
+            out[s : s + b, j] = 2.0 * np.take(table, idx).sum(axis=0)
+        out[s : s + b, 3] = 2.0 * np.bitwise_count(raw).sum(axis=0, dtype=np.int64)
+    if 1 not in live:
+        out[:, 2] = 1.0
     return out
 
 

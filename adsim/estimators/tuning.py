@@ -115,7 +115,8 @@ class _SlopeTuned(BaseEstimator):
         """Select λ once, then estimate (and report) with the selected base estimator."""
         lam = self.select(log, pi, q)
         base = replace(self._base(lam), confidence=self.confidence, interval=self.interval,
-                       n_bootstrap=self.n_bootstrap, random_state=self.random_state)
+                       n_bootstrap=self.n_bootstrap, bootstrap_scheme=self.bootstrap_scheme,
+                       random_state=self.random_state)
         est = base._estimate_checked(log, pi, q, diag)
         return replace(est, estimator=self.name, details={"lambda_": lam})
 

@@ -157,3 +157,17 @@ def test_every_estimator_is_registered_and_named():
     for name, cls in ESTIMATORS.items():
         assert cls.name == name
         assert cls.__doc__ and len(cls.__doc__) > 40
+
+
+@pytest.mark.parametrize("scheme", ["multinomial", "half"])
+@pytest.mark.parametrize("n", [13, 64, 1001])
+def test_bootstrap_schemes_exact_on_constants(scheme, n):
+    """A constant u must give exactly that constant in every resample (checks ΣW and padding)."""
+    from adsim.estimators.intervals import bootstrap_values
+
+    z = np.column_stack([np.full(n, 0.7), np.zeros(n), np.ones(n)])
+    v = bootstrap_values(z, 50, np.random.default_rng(0), scheme=scheme)
+    assert np.allclose(v, 0.7, rtol=1e-12)
+    z = np.column_stack([np.zeros(n), np.full(n, 0.3), np.full(n, 0.6)])  # ratio c/d = 0.5
+    v = bootstrap_values(z, 50, np.random.default_rng(0), scheme=scheme)
+    assert np.allclose(v, 0.5, rtol=1e-12)
