@@ -122,6 +122,38 @@ def slate_case(seed: int, n_slates: int, k: int, length: int) -> dict:
     }
 
 
+def bandit_feedback_case(seed: int, n: int, k: int) -> dict:
+    """obp's own synthetic ``bandit_feedback`` dict, for BanditLog.from_obp."""
+    from obp.dataset import SyntheticBanditDataset
+
+    ds = SyntheticBanditDataset(n_actions=k, dim_context=3, reward_type="binary",
+                                random_state=seed)
+    fb = ds.obtain_batch_bandit_feedback(n_rounds=n)
+    rng = np.random.default_rng(seed)
+    pi_e = rng.dirichlet(np.ones(k), size=n)[:, :, None]
+    kw = dict(reward=fb["reward"], action=fb["action"], pscore=fb["pscore"], action_dist=pi_e,
+              position=fb["position"])
+    q = fb["expected_reward"][:, :, None]
+    values = {
+        "ips": InverseProbabilityWeighting().estimate_policy_value(**kw),
+        "snips": SelfNormalizedInverseProbabilityWeighting().estimate_policy_value(**kw),
+        "dr": DoublyRobust().estimate_policy_value(**kw, estimated_rewards_by_reg_model=q),
+        "ground_truth": ds.calc_ground_truth_policy_value(
+            expected_reward=fb["expected_reward"], action_dist=pi_e),
+    }
+    return {
+        "bandit_feedback": {
+            "n_rounds": int(fb["n_rounds"]), "n_actions": int(fb["n_actions"]),
+            "context": fb["context"].tolist(), "action": fb["action"].tolist(),
+            "reward": fb["reward"].tolist(), "pscore": fb["pscore"].tolist(),
+            "position": None if fb["position"] is None else fb["position"].tolist(),
+            "expected_reward": fb["expected_reward"].tolist(),
+        },
+        "action_dist": pi_e[:, :, 0].tolist(),
+        "values": {k_: float(v) for k_, v in values.items()},
+    }
+
+
 def main() -> None:
     ref = {
         "obp_version": obp.__version__,
@@ -132,6 +164,7 @@ def main() -> None:
         "bandit": [bandit_case(1, 250, 5, 3, True), bandit_case(2, 200, 4, 1, False),
                    bandit_case(3, 500, 8, 1, False)],
         "slate": [slate_case(4, 100, 6, 3)],
+        "obp_feedback": bandit_feedback_case(5, 300, 5),
     }
     text = json.dumps(ref, indent=None, allow_nan=True).replace("Infinity", '"inf"')
     OUT.parent.mkdir(parents=True, exist_ok=True)
