@@ -72,11 +72,13 @@ def ope_command(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OverlapWarning)
         result = run_ope(
-            log_path, tgt, reward_model=reward_model, out=out_dir, estimators=names,
+            log_path, tgt, reward_model=reward_model, out=None, estimators=names,
             confidence=confidence, interval=interval, n_bootstrap=n_bootstrap,
             bootstrap_scheme=bootstrap_scheme, n_folds=folds,
             random_state=seed,
         )
+    result.inputs.setdefault("target", target)
+    result.write(out_dir)
     table = result.table()
     cols = ["estimator", "value", "std_err", "ci_low", "ci_high"]
     click.echo(table[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
