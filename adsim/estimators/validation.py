@@ -78,6 +78,10 @@ class ValidationConfig(StrictModel):
     interval: Literal["clt", "bootstrap", "bernstein"] = Field(
         default="clt", description="Interval method of every estimator."
     )
+    bootstrap_scheme: Literal["multinomial", "half"] = Field(
+        default="multinomial", description="Resampling scheme when interval = bootstrap."
+    )
+    n_bootstrap: int = Field(default=1000, ge=10, description="Resamples when interval = bootstrap.")
 
     @field_validator("estimators")
     @classmethod
@@ -178,6 +182,7 @@ def _one_seed(args: tuple[ValidationConfig, _Setup, int]) -> list[dict]:
     pscore = dist[np.arange(n_max), actions]
     q_all = st.q_model.predict(ctx)  # type: ignore[attr-defined]
     ests = [make_estimator(e, confidence=cfg.confidence, interval=cfg.interval,
+                           bootstrap_scheme=cfg.bootstrap_scheme, n_bootstrap=cfg.n_bootstrap,
                            random_state=s, warn=False) for e in cfg.estimators]
     rows = []
     with warnings.catch_warnings():
