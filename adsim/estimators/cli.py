@@ -102,10 +102,15 @@ def ope_command(
 @click.option("--targets", "target_names", default=None,
               help="Override: comma-separated target names to keep.")
 @click.option("--estimators", default=None, help="Override: comma-separated estimator names.")
+@click.option("--interval", type=click.Choice(["clt", "bootstrap", "bernstein"]), default=None,
+              help="Override: interval method.")
+@click.option("--bootstrap-scheme", type=click.Choice(["multinomial", "half"]), default=None,
+              help="Override: bootstrap resampling scheme.")
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
 def ope_validate_command(
     scenario: Path, seeds: int | None, out_dir: Path | None, jobs: int, sample_sizes: str | None,
-    target_names: str | None, estimators: str | None, quiet: bool,
+    target_names: str | None, estimators: str | None, interval: str | None,
+    bootstrap_scheme: str | None, quiet: bool,
 ) -> None:
     """Validate estimators against the world's exact values: bias, RMSE, coverage (SCENARIO.yaml)."""
     from adsim.estimators.validation import load_validation, run_validation
@@ -121,6 +126,10 @@ def ope_validate_command(
             update["sample_sizes"] = [int(v) for v in sample_sizes.split(",")]
     except ValueError:
         raise AdsimError(f"--sample-sizes must be comma-separated integers, got {sample_sizes!r}") from None
+    if interval:
+        update["interval"] = interval
+    if bootstrap_scheme:
+        update["bootstrap_scheme"] = bootstrap_scheme
     if estimators:
         update["estimators"] = [e.strip() for e in estimators.split(",") if e.strip()]
     if target_names:
