@@ -45,6 +45,9 @@ def _ratio(sums: np.ndarray) -> np.ndarray:
     return sums[:, 0] / total + sums[:, 1] / sums[:, 2]
 
 
+_POPCOUNT = ((np.arange(256)[:, None] >> np.arange(8)) & 1).sum(axis=1).astype(np.uint8)
+
+
 def _live_columns(z: np.ndarray) -> list[int]:
     """Columns whose resampled sums are needed: u unless all 0; c, d unless c is all 0."""
     cols = [] if not z[:, 0].any() else [0]
@@ -79,7 +82,7 @@ def _half_sums(
     Rows are split into groups of 8; for each group g a table T_g[b] = Σ_k bit_k(b) z_{8g+k}
     (256 entries, 2 KiB) turns one random byte into that group's weighted sum. Resamples are
     processed group-major, so each lookup hits a table already in L1 cache. ΣW comes from a
-    popcount of the random bytes.
+    popcount (256-entry table) of the random bytes.
     """
     n = z.shape[0]
     groups = -(-n // 8)
@@ -103,7 +106,10 @@ def _half_sums(
         idx = raw + offsets  # (groups, b) intp
         for j, table in zip(live, tables):
             out[s : s + b, j] = 2.0 * np.take(table, idx).sum(axis=0)
-        out[s : s + b, 3] = 2.0 * np.bitwise_count(raw).sum(axis=0, dtype=np.int64)
+        if 0 in live:  # ΣW is only needed for mean(u)
+            out[s : s + b, 3] = 2.0 * _POPCOUNT[raw].sum(axis=0, dtype=np.int64)
+        else:
+            out[s : s + b, 3] = 1.0
     if 1 not in live:
         out[:, 2] = 1.0
     return out
