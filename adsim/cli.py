@@ -43,7 +43,8 @@ class _LazyGroup(click.Group):
 def _register() -> dict[str, str]:
     """Commands defined in other modules: ``name -> "module:attribute"`` (one line each)."""
     return {
-        # "ope": "adsim.estimators.cli:ope_command",
+        "ope": "adsim.estimators.cli:ope_command",
+        "ope-validate": "adsim.estimators.cli:ope_validate_command",
     }
 
 

@@ -184,7 +184,9 @@ PolicyConfig = Annotated[
 
 
 # ---------------------------------------------------------------------------------- evaluation
-EstimatorName = Literal["dm", "ips", "snips", "dr"]
+EstimatorName = Literal[
+    "dm", "ips", "snips", "dr", "sndr", "switch_dr", "dr_os", "switch_dr_slope", "dr_os_slope"
+]
 
 
 class EvaluationConfig(StrictModel):

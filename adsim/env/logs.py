@@ -163,6 +163,78 @@ class BanditLog:
             expected_reward=q,
         )
 
+    # ------------------------------------------------------------------------ obp interop
+    def to_obp(self) -> dict[str, object]:
+        """Open Bandit Pipeline's ``bandit_feedback`` dict (``n_rounds``, ``n_actions``,
+        ``action``, ``reward``, ``pscore``, ``position``, ``context``, ``action_context`` and,
+        when known, ``expected_reward``).
+
+        ``context`` holds the numeric context columns as a float matrix (an ``(n, 1)`` column of
+        ones when there are none); ``action_context`` is the identity (one-hot action ids).
+        """
+        if self.context is not None:
+            num = self.context.select_dtypes(include="number")
+            ctx = num.to_numpy(np.float64) if num.shape[1] else np.ones((self.n_rounds, 1))
+        else:
+            ctx = np.ones((self.n_rounds, 1))
+        out: dict[str, object] = {
+            "n_rounds": self.n_rounds,
+            "n_actions": self.n_actions,
+            "action": self.action.copy(),
+            "reward": self.reward.copy(),
+            "pscore": self.pscore.copy(),
+            "position": None if self.position is None else self.position.copy(),
+            "context": ctx,
+            "action_context": np.eye(self.n_actions),
+        }
+        if self.expected_reward is not None:
+            out["expected_reward"] = self.expected_reward.copy()
+        return out
+
+    @classmethod
+    def from_obp(cls, bandit_feedback: dict[str, object]) -> BanditLog:
+        """Build a log from obp's ``bandit_feedback`` dict (e.g. ``OpenBanditDataset.obtain_batch_bandit_feedback()``
+        or ``SyntheticBanditDataset.obtain_batch_bandit_feedback(n)``).
+
+        Context columns become ``x0 … x{d-1}``; ``expected_reward`` is kept when present.
+        Errors name the missing key or the bad column and row.
+        """
+        if not isinstance(bandit_feedback, dict):
+            raise DataError(
+                f"bandit_feedback must be a dict as obp returns it, got {type(bandit_feedback).__name__}"
+            )
+        for key in ("action", "reward", "pscore"):
+            if key not in bandit_feedback or bandit_feedback[key] is None:
+                raise DataError(
+                    f"bandit_feedback has no {key!r}; obp's dict needs 'action', 'reward' and"
+                    " 'pscore' (and usually 'n_actions')"
+                )
+        action = np.asarray(bandit_feedback["action"])
+        n_actions = bandit_feedback.get("n_actions")
+        if n_actions is None:
+            n_actions = int(np.max(action)) + 1 if action.size else 0
+        context = None
+        ctx = bandit_feedback.get("context")
+        if ctx is not None:
+            ctx = np.asarray(ctx, dtype=np.float64)
+            ctx = ctx.reshape(len(ctx), -1)
+            if len(ctx) != len(action):
+                raise DataError(
+                    f"bandit_feedback['context'] has {len(ctx)} rows; 'action' has {len(action)}"
+                )
+            context = pd.DataFrame(ctx, columns=[f"x{j}" for j in range(ctx.shape[1])])
+        position = bandit_feedback.get("position")
+        q = bandit_feedback.get("expected_reward")
+        return cls(
+            action=action,
+            reward=np.asarray(bandit_feedback["reward"]),
+            pscore=np.asarray(bandit_feedback["pscore"]),
+            n_actions=int(n_actions),  # type: ignore[call-overload]
+            context=context,
+            position=None if position is None else np.asarray(position),
+            expected_reward=None if q is None else np.asarray(q, dtype=np.float64),
+        )
+
     # --------------------------------------------------------------------------------- I/O
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write atomically, with ``n_actions`` in the schema metadata."""

@@ -1,1 +1,10 @@
-"""Off-policy estimators and reward models."""
+"""Off-policy estimators, reward models, intervals, diagnostics and validation.
+
+Modules: :mod:`~adsim.estimators.ope` (the estimators; public entry point),
+:mod:`~adsim.estimators.base` (result type, checks, base class),
+:mod:`~adsim.estimators.intervals`, :mod:`~adsim.estimators.diagnostics`,
+:mod:`~adsim.estimators.tuning` (SLOPE), :mod:`~adsim.estimators.slate`,
+:mod:`~adsim.estimators.reward_models`, :mod:`~adsim.estimators.api` (one-call evaluation),
+:mod:`~adsim.estimators.targets` (reading user tables), :mod:`~adsim.estimators.validation`
+(against ground truth), :mod:`~adsim.estimators.cli` (``adsim ope``, ``adsim ope-validate``).
+"""

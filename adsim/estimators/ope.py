@@ -1,41 +1,83 @@
 """Off-policy estimators of a target policy's value from logged bandit feedback.
 
-Each estimator is a small dataclass with one per-sample function ``_per_sample`` returning values
-ψ_i whose mean *is* the estimate; the standard error ``std(ψ)/√n`` and the normal (CLT) interval
-are inherited from :class:`BaseEstimator`. For self-normalised estimators ψ_i is the linearised
-influence function, so the interval accounts for the random normaliser (the delta method) rather
-than treating it as fixed.
+Each estimator is a small frozen dataclass (hyperparameters as validated fields) with one
+per-round method ``_components`` returning :class:`~adsim.estimators.base.Components` ``u, c, d``
+with :math:`\\hat V = \\bar u + \\bar c/\\bar d`; the per-sample values ψ (mean = estimate), the
+standard error, the CLT / bootstrap / empirical-Bernstein interval and the overlap diagnostics are
+inherited from :class:`~adsim.estimators.base.BaseEstimator`.
 
-Notation: n logged rounds (x_i, a_i, r_i) with logging propensity p_i = π0(a_i | x_i); target
-policy π; importance weight w_i = π(a_i | x_i) / p_i; reward model q̂(x, a);
-q̂(x, π) = Σ_a π(a | x) q̂(x, a).
+Notation: n logged rounds :math:`(x_i, a_i, r_i)` with logging propensity
+:math:`p_i = \\pi_0(a_i|x_i)`; target policy π; importance weight :math:`w_i = \\pi(a_i|x_i)/p_i`;
+reward model :math:`\\hat q(x, a)`; :math:`\\hat q(x, \\pi) = \\sum_a \\pi(a|x)\\hat q(x, a)`.
+
+===============  ====================================================================  ==========
+name             :math:`\\hat V`                                                       reference
+===============  ====================================================================  ==========
+``dm``           :math:`\\frac1n\\sum_i \\hat q(x_i,\\pi)`                               [1]
+``ips``          :math:`\\frac1n\\sum_i \\min(w_i,\\lambda) r_i`                         [2]
+``snips``        :math:`\\sum_i w_i r_i / \\sum_i w_i`                                  [3]
+``dr``           :math:`\\frac1n\\sum_i \\hat q(x_i,\\pi)+\\min(w_i,\\lambda)(r_i-\\hat q(x_i,a_i))` [1]
+``sndr``         :math:`\\frac1n\\sum_i \\hat q(x_i,\\pi)+\\frac{\\sum_i w_i(r_i-\\hat q_i)}{\\sum_i w_i}` [3,6]
+``switch_dr``    DR with the correction kept only where :math:`w_i\\le\\lambda`             [4]
+``dr_os``        DR with :math:`w_i` shrunk to :math:`\\lambda w_i/(w_i^2+\\lambda)`           [5]
+===============  ====================================================================  ==========
+
+The SLOPE-tuned variants (``switch_dr_slope``, ``dr_os_slope``) live in
+:mod:`adsim.estimators.tuning`; the slate estimators in :mod:`adsim.estimators.slate`.
+
+Definitions agree with Open Bandit Pipeline 0.5.7 (Saito et al. 2021, "Open Bandit Dataset and
+Pipeline", NeurIPS D&B) to 1e-12 on identical inputs — SNDR self-normalises only the correction
+term, Switch-DR switches per logged sample (:math:`w_i>\\lambda` → DM only), DR-OS uses
+:math:`\\lambda w/(w^2+\\lambda)` — checked against a committed reference fixture
+(``tests/estimators/data/obp_reference.json``). One deliberate difference: DR-OS with λ = 0 gives
+shrunk weight 0 where obp computes 0/0 = NaN for w = 0.
 
 References:
-    Horvitz & Thompson (1952) — IPS; Swaminathan & Joachims (2015), "The Self-Normalized
-    Estimator for Counterfactual Learning", NeurIPS — SNIPS; Dudík, Langford & Li (2011),
-    "Doubly Robust Policy Evaluation and Learning", ICML — DR; Saito et al. (2021), "Open Bandit
-    Dataset and Pipeline", NeurIPS D&B — the definitions adsim is checked against.
+    [1] Dudík, Langford & Li (2011), "Doubly Robust Policy Evaluation and Learning", ICML.
+    [2] Horvitz & Thompson (1952); Strehl et al. (2010), "Learning from Logged Implicit
+        Exploration Data", NeurIPS (clipping).
+    [3] Swaminathan & Joachims (2015), "The Self-Normalized Estimator for Counterfactual
+        Learning", NeurIPS.
+    [4] Wang, Agarwal & Dudík (2017), "Optimal and Adaptive Off-policy Evaluation in Contextual
+        Bandits", ICML.
+    [5] Su, Dimakopoulou, Krishnamurthy & Dudík (2020), "Doubly Robust Off-Policy Evaluation with
+        Shrinkage", ICML.
+    [6] Kallus & Uehara (2019), "Intrinsically Efficient, Stable, and Bounded Off-Policy
+        Evaluation for Reinforcement Learning", NeurIPS (self-normalised DR).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
-from typing import ClassVar
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
-from scipy.stats import norm
 
 from adsim.env.logs import BanditLog
 from adsim.errors import DataError
+from adsim.estimators.base import (
+    BaseEstimator,
+    Components,
+    Estimate,
+    check_action_dist,
+    check_reward_model,
+    importance_weights,
+)
 
 __all__ = [
     "Estimate",
     "BaseEstimator",
+    "Components",
     "DirectMethod",
     "InverseProbabilityWeighting",
     "SelfNormalizedIPS",
     "DoublyRobust",
+    "SelfNormalizedDR",
+    "SwitchDR",
+    "DROptimisticShrinkage",
+    "SwitchDRSlope",
+    "DROSSlope",
     "check_action_dist",
     "check_reward_model",
     "importance_weights",
@@ -44,169 +86,199 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its standard error and a two-sided confidence interval."""
-
-    estimator: str
-    value: float
-    std_err: float
-    ci_low: float
-    ci_high: float
-    n_rounds: int
-    confidence: float
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        return asdict(self)
+def _check_lambda(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
 
 
-def check_action_dist(action_dist: np.ndarray, log: BanditLog, name: str = "action_dist") -> np.ndarray:
-    """Validate the target policy's ``(n_rounds, n_actions)`` probabilities against the log."""
-    pi = np.asarray(action_dist, dtype=np.float64)
-    expected = (log.n_rounds, log.n_actions)
-    if pi.shape != expected:
-        raise DataError(f"{name} has shape {pi.shape}; expected {expected} (n_rounds, n_actions)")
-    bad = np.flatnonzero(~np.isfinite(pi).all(axis=1))
-    if bad.size:
-        raise DataError(f"{name}: non-finite probability at row {bad[0]}")
-    bad = np.flatnonzero((pi < 0).any(axis=1))
-    if bad.size:
-        raise DataError(f"{name}: negative probability at row {bad[0]}")
-    sums = pi.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
-    if bad.size:
-        raise DataError(
-            f"{name}: probabilities must sum to 1 in every row, row {bad[0]} sums to {sums[bad[0]]:.6g}"
-        )
-    return pi
+def _dm_term(pi: np.ndarray, q_hat: np.ndarray) -> np.ndarray:
+    """q̂(x_i, π) = Σ_a π(a|x_i) q̂(x_i, a), ``(n,)``."""
+    return np.einsum("ik,ik->i", pi, q_hat)
 
 
-def check_reward_model(q_hat: np.ndarray | None, log: BanditLog, estimator: str) -> np.ndarray:
-    """Validate reward-model predictions ``(n_rounds, n_actions)``; required by DM/DR."""
-    if q_hat is None:
-        raise DataError(
-            f"estimator {estimator!r} needs reward-model predictions (reward_model=…,"
-            " an (n_rounds, n_actions) array of q̂(x, a))"
-        )
-    q = np.asarray(q_hat, dtype=np.float64)
-    if q.shape != (log.n_rounds, log.n_actions):
-        raise DataError(
-            f"reward_model has shape {q.shape}; expected {(log.n_rounds, log.n_actions)}"
-        )
-    bad = np.flatnonzero(~np.isfinite(q).all(axis=1))
-    if bad.size:
-        raise DataError(f"reward_model: non-finite prediction at row {bad[0]}")
-    return q
-
-
-def importance_weights(log: BanditLog, pi: np.ndarray) -> np.ndarray:
-    """w_i = π(a_i | x_i) / π0(a_i | x_i)."""
-    return pi[np.arange(log.n_rounds), log.action] / log.pscore
-
-
-@dataclass(frozen=True)
-class BaseEstimator(ABC):
-    """Mean, standard error and CLT interval over the per-sample values ψ_i."""
-
-    confidence: float = 0.95
-
-    name: ClassVar[str] = "base"
-    needs_reward_model: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
-
-    @abstractmethod
-    def _per_sample(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
-        """ψ_i, ``(n_rounds,)``, with mean(ψ) = the estimate."""
-
-    def estimate(
-        self,
-        log: BanditLog,
-        action_dist: np.ndarray,
-        reward_model: np.ndarray | None = None,
-    ) -> Estimate:
-        """Estimate V(π) from ``log``; ``reward_model`` is q̂ as an ``(n, K)`` array."""
-        pi = check_action_dist(action_dist, log)
-        q = check_reward_model(reward_model, log, self.name) if self.needs_reward_model else None
-        psi = self._per_sample(log, pi, q)
-        n = psi.shape[0]
-        value = float(psi.mean())
-        se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        z = float(norm.ppf(0.5 + self.confidence / 2))
-        return Estimate(self.name, value, se, value - z * se, value + z * se, n, self.confidence)
+def _residual(log: BanditLog, q_hat: np.ndarray) -> np.ndarray:
+    """r_i − q̂(x_i, a_i)."""
+    return log.reward - q_hat[np.arange(log.n_rounds), log.action]
 
 
 @dataclass(frozen=True)
 class DirectMethod(BaseEstimator):
-    """DM: V̂ = (1/n) Σ_i q̂(x_i, π)."""
+    """DM: :math:`\\hat V = \\frac1n\\sum_i \\sum_a \\pi(a|x_i)\\hat q(x_i,a)` (Dudík et al. 2011).
+
+    Unbiased only if q̂ is; its interval reflects sampling of contexts, not model error.
+    """
 
     name: ClassVar[str] = "dm"
     needs_reward_model: ClassVar[bool] = True
 
-    def _per_sample(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
         assert q_hat is not None
-        return np.einsum("ik,ik->i", pi, q_hat)
+        return Components(_dm_term(pi, q_hat))
 
 
 @dataclass(frozen=True)
 class InverseProbabilityWeighting(BaseEstimator):
-    """IPS: V̂ = (1/n) Σ_i min(w_i, λ) r_i  (λ = ``clip``, ∞ by default: unbiased)."""
+    """IPS: :math:`\\hat V = \\frac1n\\sum_i \\min(w_i, \\lambda)\\, r_i`.
+
+    ``clip`` = λ (∞ by default: unbiased under full support; Horvitz & Thompson 1952). Clipping
+    trades bias for variance (Strehl et al. 2010). obp: ``InverseProbabilityWeighting(lambda_)``.
+    """
 
     clip: float = float("inf")
     name: ClassVar[str] = "ips"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.clip > 0:
+        if isinstance(self.clip, bool) or not self.clip > 0:
             raise ValueError(f"clip must be > 0, got {self.clip}")
 
-    def _per_sample(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
-        return np.minimum(importance_weights(log, pi), self.clip) * log.reward
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
+        return Components(np.minimum(importance_weights(log, pi), self.clip) * log.reward)
 
 
 @dataclass(frozen=True)
 class SelfNormalizedIPS(BaseEstimator):
-    """SNIPS: V̂ = Σ_i w_i r_i / Σ_i w_i.
+    """SNIPS: :math:`\\hat V = \\sum_i w_i r_i / \\sum_i w_i` (Swaminathan & Joachims 2015).
 
-    ψ_i = V̂ + w_i (r_i − V̂) / w̄ (influence function; mean(ψ) = V̂, and its spread gives the
-    delta-method standard error, which accounts for the random normaliser w̄).
+    A convex combination of observed rewards, so min(r) ≤ V̂ ≤ max(r). Its standard error is the
+    delta-method one, ψ_i = V̂ + w_i (r_i − V̂)/w̄, which accounts for the random normaliser w̄.
     """
 
     name: ClassVar[str] = "snips"
 
-    def _per_sample(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
         w = importance_weights(log, pi)
-        w_bar = w.mean()
-        if w_bar <= 0:
-            raise DataError("snips: the target policy gives probability 0 to every logged action")
-        value = float((w * log.reward).sum() / w.sum())
-        return value + w * (log.reward - value) / w_bar
+        if not w.sum() > 0:
+            raise DataError(
+                "snips: the target policy gives probability 0 to every logged action, so the"
+                " self-normalised estimate is undefined"
+            )
+        return Components(np.zeros_like(w), w * log.reward, w)
 
 
 @dataclass(frozen=True)
 class DoublyRobust(BaseEstimator):
-    """DR: V̂ = (1/n) Σ_i [ q̂(x_i, π) + w_i (r_i − q̂(x_i, a_i)) ]."""
+    """DR: :math:`\\hat V = \\frac1n\\sum_i [\\hat q(x_i,\\pi) + \\min(w_i,\\lambda)(r_i - \\hat q(x_i,a_i))]`.
 
+    Unbiased if either the propensities or q̂ are correct (Dudík, Langford & Li 2011). ``clip``
+    = λ as in obp's ``DoublyRobust(lambda_)``.
+    """
+
+    clip: float = float("inf")
     name: ClassVar[str] = "dr"
     needs_reward_model: ClassVar[bool] = True
 
-    def _per_sample(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
-        assert q_hat is not None
-        rows = np.arange(log.n_rounds)
-        w = importance_weights(log, pi)
-        return np.einsum("ik,ik->i", pi, q_hat) + w * (log.reward - q_hat[rows, log.action])
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.clip, bool) or not self.clip > 0:
+            raise ValueError(f"clip must be > 0, got {self.clip}")
 
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
+        assert q_hat is not None
+        w = np.minimum(importance_weights(log, pi), self.clip)
+        return Components(_dm_term(pi, q_hat) + w * _residual(log, q_hat))
+
+
+@dataclass(frozen=True)
+class SelfNormalizedDR(BaseEstimator):
+    """SNDR: :math:`\\hat V = \\frac1n\\sum_i \\hat q(x_i,\\pi) + \\sum_i w_i (r_i - \\hat q(x_i,a_i)) / \\sum_i w_i`.
+
+    Only the correction term is self-normalised (as in obp's ``SelfNormalizedDoublyRobust``);
+    Kallus & Uehara (2019); Swaminathan & Joachims (2015).
+    """
+
+    name: ClassVar[str] = "sndr"
+    needs_reward_model: ClassVar[bool] = True
+
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
+        assert q_hat is not None
+        w = importance_weights(log, pi)
+        if not w.sum() > 0:
+            raise DataError(
+                "sndr: the target policy gives probability 0 to every logged action, so the"
+                " self-normalised correction is undefined"
+            )
+        return Components(_dm_term(pi, q_hat), w * _residual(log, q_hat), w)
+
+
+@dataclass(frozen=True)
+class SwitchDR(BaseEstimator):
+    """Switch-DR: :math:`\\hat V = \\frac1n\\sum_i [\\hat q(x_i,\\pi) + 1\\{w_i \\le \\lambda\\} w_i (r_i - \\hat q(x_i,a_i))]`.
+
+    The switch is per logged sample, as in obp 0.5.7 (Wang, Agarwal & Dudík 2017 switch per
+    (x, a) pair over all actions; obp's per-sample form is what adsim matches). λ = ∞ gives DR,
+    λ = 0 gives DM.
+    """
+
+    lambda_: float = float("inf")
+    name: ClassVar[str] = "switch_dr"
+    needs_reward_model: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_lambda("lambda_", self.lambda_)
+
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
+        assert q_hat is not None
+        w = importance_weights(log, pi)
+        w = np.where(w <= self.lambda_, w, 0.0)
+        return Components(_dm_term(pi, q_hat) + w * _residual(log, q_hat))
+
+
+@dataclass(frozen=True)
+class DROptimisticShrinkage(BaseEstimator):
+    """DR-OS: DR with weights shrunk to :math:`\\hat w_i = \\lambda w_i / (w_i^2 + \\lambda)`.
+
+    :math:`\\hat V = \\frac1n\\sum_i [\\hat q(x_i,\\pi) + \\hat w_i (r_i - \\hat q(x_i,a_i))]`
+    (Su, Dimakopoulou, Krishnamurthy & Dudík 2020, "optimistic shrinkage"). λ = ∞ gives DR,
+    λ = 0 gives DM. Default λ = 0 as in obp.
+    """
+
+    lambda_: float = 0.0
+    name: ClassVar[str] = "dr_os"
+    needs_reward_model: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_lambda("lambda_", self.lambda_)
+
+    def shrunk_weights(self, w: np.ndarray) -> np.ndarray:
+        if math.isinf(self.lambda_):
+            return w
+        denom = w * w + self.lambda_
+        return np.divide(self.lambda_ * w, denom, out=np.zeros_like(w), where=denom > 0)
+
+    def _components(self, log: BanditLog, pi: np.ndarray, q_hat: np.ndarray | None) -> Components:
+        assert q_hat is not None
+        w = self.shrunk_weights(importance_weights(log, pi))
+        return Components(_dm_term(pi, q_hat) + w * _residual(log, q_hat))
+
+
+# imported late: tuning builds on the classes above
+from adsim.estimators.slate import SLATE_ESTIMATORS  # noqa: E402
+from adsim.estimators.tuning import DROSSlope, SwitchDRSlope  # noqa: E402
 
 ESTIMATORS: dict[str, type[BaseEstimator]] = {
     cls.name: cls
-    for cls in (DirectMethod, InverseProbabilityWeighting, SelfNormalizedIPS, DoublyRobust)
+    for cls in (
+        DirectMethod,
+        InverseProbabilityWeighting,
+        SelfNormalizedIPS,
+        DoublyRobust,
+        SelfNormalizedDR,
+        SwitchDR,
+        DROptimisticShrinkage,
+        SwitchDRSlope,
+        DROSSlope,
+    )
 }
+ESTIMATORS.update(SLATE_ESTIMATORS)
 
 
-def make_estimator(name: str, **kwargs: float) -> BaseEstimator:
-    """Estimator by its short name (``dm``, ``ips``, ``snips``, ``dr``)."""
+def make_estimator(name: str, **kwargs: Any) -> BaseEstimator:
+    """Estimator by its short name (see :data:`ESTIMATORS`), e.g. ``make_estimator("dr")``."""
     try:
         cls = ESTIMATORS[name]
     except KeyError:
