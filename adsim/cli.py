@@ -47,6 +47,9 @@ def _register() -> dict[str, str]:
         "prepare-data": "adsim.models.cli:prepare_data_command",
         "train": "adsim.models.cli:train_command",
         "calibrate": "adsim.models.cli:calibrate_command",
+        "serve": "adsim.serving.cli:serve_command",
+        "predict": "adsim.serving.cli:predict_command",
+        "export": "adsim.serving.cli:export_command",
     }
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from adsim.errors import DataError
 
-__all__ = ["FeatureEncoder", "EncodedBatch", "feature_spec", "raw_key"]
+__all__ = ["FeatureEncoder", "EncodedBatch", "feature_spec", "raw_key", "dense_column"]
 
 PAD, OOV = 0, 1
 MISSING = "__missing__"
@@ -116,7 +116,7 @@ class FeatureEncoder:
         if self.dense:
             x = np.empty((n, len(self.dense)), dtype=np.float64)
             for j, c in enumerate(self.dense):
-                x[:, j] = _dense_column(self._column(c, user, candidates), c, n)
+                x[:, j] = dense_column(self._column(c, user, candidates), c, n)
             x[np.isinf(x)] = np.nan
             if self.log1p.any():
                 xl = x[:, self.log1p]
@@ -189,7 +189,8 @@ class _Scalar:
         self.value = value
 
 
-def _dense_column(col: Any, name: str, n: int) -> np.ndarray | float:
+def dense_column(col: Any, name: str, n: int) -> np.ndarray | float:
+    """Float values of a dense feature (None → NaN); anything but a number or null → DataError."""
     if isinstance(col, _Scalar):
         return _dense_value(col.value, name, None)
     arr = np.asarray(col)

@@ -188,6 +188,7 @@ class ModelRegistry:
         w = np.array([m.weight for m in arms], dtype=np.float64)
         self.cum = np.cumsum(w) / w.sum()
         self.known_features = known
+        self.dense_features = set().union(*(m.encoder.dense for m in models))
 
     @classmethod
     def from_config(cls, cfg: ServeConfig) -> ModelRegistry:

@@ -18,6 +18,7 @@ import numpy as np
 
 from adsim.errors import DataError
 from adsim.serving.bidding import compute_bids
+from adsim.serving.features import _Scalar, dense_column
 from adsim.serving.registry import ModelRegistry, Resolution
 from adsim.serving.schemas import BatchPredictRequest, PredictRequest
 
@@ -56,6 +57,11 @@ class PredictionService:
         if cand_names - self.registry.known_features:
             i, bad = next((i, k) for i, c in enumerate(cands) for k in c if k not in self.registry.known_features)
             self.registry.check_features({bad}, f"{where}candidates[{i}].features")
+        dense = self.registry.dense_features  # value types are checked whichever model serves
+        for c in dense.intersection(req.user):
+            dense_column(_Scalar(req.user[c]), c, n)
+        for c in dense.intersection(cand_names):
+            dense_column([f.get(c) for f in cands], c, n)
         present = {k for k, v in user.items() if v is not None} | cand_names
         return user, cands, present
 
