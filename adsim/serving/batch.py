@@ -6,8 +6,8 @@ encoded the training rows), scored in one forward pass per chunk, calibrated, an
 ``ParquetWriter`` on a temporary file that is renamed onto ``--output`` only when every chunk has
 been written (a crash leaves no half-written output). Memory is bounded by the chunk size.
 
-Output columns: the kept input columns, then ``p_<task>`` (calibrated) for every task, and
-``p_<task>_raw`` (uncalibrated) with ``raw=True``.
+Output columns: the kept input columns, then ``pred_<task>`` (calibrated) for every task, and
+``pred_<task>_raw`` (uncalibrated) with ``raw=True``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
         if c not in names:
             raise DataError(f"--columns: {c!r} is not a column of {src}; columns: {', '.join(names)}")
     tasks = list(run.schema.tasks)
-    clash = [c for c in keep if c.startswith("p_") and c[2:].removesuffix("_raw") in tasks]
+    clash = [c for c in keep if c.startswith("pred_") and c[5:].removesuffix("_raw") in tasks]
     if clash:
         raise DataError(f"input column {clash[0]!r} would be overwritten by a prediction; drop it with --columns")
     pre = run.preprocessor
@@ -67,11 +67,11 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
                 p = run.predict_frame(df, calibrated=True, batch_size=chunk_size)
                 out = {c: rb.column(c) for c in keep}
                 for j, t in enumerate(tasks):
-                    out[f"p_{t}"] = pa.array(p[:, j].astype(np.float64))
+                    out[f"pred_{t}"] = pa.array(p[:, j].astype(np.float64))
                 if raw:
                     pr = run.predict_frame(df, calibrated=False, batch_size=chunk_size)
                     for j, t in enumerate(tasks):
-                        out[f"p_{t}_raw"] = pa.array(pr[:, j].astype(np.float64))
+                        out[f"pred_{t}_raw"] = pa.array(pr[:, j].astype(np.float64))
                 table = pa.table(out)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
@@ -81,7 +81,7 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
             bar.close()
             if writer is None:  # empty input: still write a valid (empty) file
                 empty = {c: pa.array([], type=pf.schema_arrow.field(c).type) for c in keep}
-                empty.update({f"p_{t}": pa.array([], type=pa.float64()) for t in tasks})
+                empty.update({f"pred_{t}": pa.array([], type=pa.float64()) for t in tasks})
                 writer = pq.ParquetWriter(tmp, pa.table(empty).schema)
                 writer.write_table(pa.table(empty))
         finally:

@@ -130,11 +130,11 @@ def serve_command(run_dirs: tuple[str, ...], config: Path | None, weights: str |
               help="Parquet file to write (atomically).")
 @click.option("--chunk-size", type=int, default=65_536, show_default=True, help="Rows per chunk.")
 @click.option("--columns", default=None, help="Comma-separated input columns to keep (default all).")
-@click.option("--raw", is_flag=True, help="Also write uncalibrated probabilities p_<task>_raw.")
+@click.option("--raw", is_flag=True, help="Also write uncalibrated probabilities pred_<task>_raw.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_command(run_dir: Path, input_path: Path, output_path: Path, chunk_size: int, columns: str | None,
                     raw: bool, quiet: bool) -> None:
-    """Score a parquet table with RUN_DIR's model, streaming in chunks; adds p_<task> columns."""
+    """Score a parquet table with RUN_DIR's model, streaming in chunks; adds pred_<task> columns."""
     from adsim.serving.batch import predict_parquet
 
     if not run_dir.is_dir():
@@ -142,7 +142,7 @@ def predict_command(run_dir: Path, input_path: Path, output_path: Path, chunk_si
     cols = [c for c in columns.split(",") if c] if columns is not None else None
     out = predict_parquet(run_dir, input_path, output_path, chunk_size, cols, raw, progress=not quiet)
     if not quiet:
-        click.echo(f"wrote {out['rows']} rows with {', '.join('p_' + t for t in out['tasks'])} to {output_path}")
+        click.echo(f"wrote {out['rows']} rows with {', '.join('pred_' + t for t in out['tasks'])} to {output_path}")
 
 
 @click.command("export")
