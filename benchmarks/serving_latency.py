@@ -6,8 +6,8 @@ Run (from the repository root)::
     python benchmarks/serving_latency.py                 # everything, ~5-8 min on 2 busy cores
     python benchmarks/serving_latency.py --quick         # fewer repetitions, no distillation
 
-It trains (once, cached under ``--work``) a DeepFM run on synthetic data with 8 dense and 6 sparse
-user fields (vocabularies 4…10,000) plus ``ad_id`` (50 ads), then measures:
+It trains (once, cached under ``--work``) a DeepFM run (embedding 32, MLP 256-128, dense FM fields) on synthetic data with 8 dense and 6 sparse
+user fields (vocabularies 4…10,000) plus ``ad_id`` (24 ads), then measures:
 
 1. **in-process** — ``PredictRequest.model_validate_json`` + ``PredictionService.predict_json``
    (what a handler does minus HTTP), p50/p95/p99 for 1, 100, 1,000 candidates, torch vs onnx;
@@ -65,12 +65,12 @@ def train_bench_run(work: Path, rows: int, name: str, options: dict, epochs: int
         return out
     cfg = parse_config({
         "name": name,
-        "data": {"source": {"type": "synthetic", "n_rows": rows, "n_users": 50_000, "n_ads": 50, "n_dense": 8,
+        "data": {"source": {"type": "synthetic", "n_rows": rows, "n_users": 50_000, "n_ads": 24, "n_dense": 8,
                             "sparse_fields": [{"name": n, "vocab_size": v, "zipf": z} for n, v, z in SPARSE],
                             "seed": 0},
                  "processed_dir": str(work / "processed")},
         "model": {"name": "deepfm", "options": options},
-        "train": {"epochs": epochs, "batch_size": 2048, "lr": 0.002, "progress": False, "tensorboard": False,
+        "train": {"epochs": epochs, "batch_size": 2048, "lr": 0.003, "progress": False, "tensorboard": False,
                   "seed": 0, "checkpoint_every": 10_000},
         "calibration": {"method": "isotonic"},
     }, RunConfig, source="benchmark")
@@ -88,7 +88,7 @@ def request_bodies(run: Path, rng: np.random.Generator, k: int) -> dict[int, lis
         for i in range(k):
             user = {f"x{j}": float(rng.standard_normal()) for j in range(8)}
             user.update({name: int(rng.integers(0, v)) for name, v, _ in SPARSE})
-            cands = [{"id": int(a), "features": {"ad_id": int(a)}} for a in rng.integers(0, 50, n)]
+            cands = [{"id": int(a), "features": {"ad_id": int(a)}} for a in rng.integers(0, 24, n)]
             bodies.append(json.dumps({"user_id": f"u{i}", "user": user, "candidates": cands}).encode())
         out[n] = bodies
     return out
@@ -270,7 +270,7 @@ def main() -> None:
     torch.set_num_threads(1)
     work = args.work.resolve()
     res: dict = {"loadavg_start": os.getloadavg(), "cpus": os.cpu_count(), "command": " ".join(sys.argv)}
-    run = train_bench_run(work, args.rows, "large", {"embed_dim": 16, "hidden": [256, 128]}, 3)
+    run = train_bench_run(work, args.rows, "large", {"embed_dim": 32, "hidden": [256, 128], "dense_fields": True}, 3)
     from adsim.models.export import export_run
 
     res["onnx_export"] = export_run(run)
@@ -293,7 +293,7 @@ def main() -> None:
     if not args.no_distill:
         from adsim.models.distill import distill
 
-        res["distill"] = distill(run, work / "small", {"embed_dim": 4, "hidden": [32]},
+        res["distill"] = distill(run, work / "small", {"embed_dim": 8, "hidden": [32], "dense_fields": True},
                                  train_overrides={"epochs": 2})
     res["loadavg_end"] = os.getloadavg()
     from adsim._io import write_json
