@@ -160,7 +160,7 @@ class FeatureEncoder:
         values = [col.value] if isinstance(col, _Scalar) else col
         rows = np.zeros((len(values), max_len), dtype=np.int64)
         for i, v in enumerate(values):  # sequences are usually user-level: one row
-            if v is None:
+            if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
             if isinstance(v, str):
                 tokens = [t for t in v.split(sep) if t != ""]

@@ -90,3 +90,34 @@ def test_feature_spec_contents(runs):
     assert props["ad_id"]["x-adsim"]["vocab_size"] == len(pre.vocab_["ad_id"]) + 2
     assert props["ad_id"]["x-adsim"]["oov_id"] == 1 and props["ad_id"]["x-adsim"]["group"] == "ad"
     assert props["region"]["x-adsim"]["group"] == "user" and spec["required"] == []
+
+
+def test_sequences_log1p_and_strings_match_the_preprocessor():
+    """A hand-built preprocessor with every column kind: log1p dense, string sparse, a sequence."""
+    from adsim.models.data import Preprocessor
+
+    rng = np.random.default_rng(0)
+    n = 200
+    train = pd.DataFrame({
+        "y": rng.integers(0, 2, n),
+        "d": rng.exponential(100.0, n),
+        "s": rng.choice(["a", "b", "c", None], n),
+        "hist": ["^".join(map(str, rng.integers(0, 30, rng.integers(0, 6)))) for _ in range(n)],
+    })
+    pre = Preprocessor(["y"], ["d"], ["s"], [("hist", "^", 3)], min_count=2, log1p=["d"]).fit(train)
+    rows = pd.DataFrame({"y": [0] * 5, "d": [0.0, 5.0, np.nan, 1e6, -3.0], "s": ["a", "zzz", None, "c", "b"],
+                         "hist": ["1^2^3^4^5", "", None, "999^7", "7"]})
+    ref = pre.transform(rows)
+    enc = FeatureEncoder(pre)
+    cands = [{"d": None if np.isnan(d) else d, "s": s, "hist": h} for d, s, h in zip(rows["d"], rows["s"], rows["hist"])]
+    got = enc.encode({}, cands)
+    np.testing.assert_allclose(got.dense[:, 0], ref["d"].to_numpy(), atol=1e-6)
+    np.testing.assert_array_equal(got.sparse[:, 0], ref["s"].to_numpy())
+    np.testing.assert_array_equal(got.seq[:, 0, :], ref[[f"hist:{i}" for i in range(3)]].to_numpy())
+    # lists of ids are the same as joined strings; a user-level sequence broadcasts
+    as_list = enc.encode({"hist": [1, 2, 3, 4, 5]}, [{}, {}])
+    np.testing.assert_array_equal(as_list.seq[1, 0], got.seq[0, 0])
+    spec = feature_spec(enc, "v")
+    assert spec["properties"]["hist"]["x-adsim"] == {"kind": "sequence", "vocab_size": len(pre.vocab_["hist"]) + 2,
+                                                     "max_len": 3, "sep": "^", "oov_id": 1, "group": None}
+    assert spec["properties"]["d"]["x-adsim"]["log1p"] is True
