@@ -194,3 +194,23 @@ def test_ops_endpoints(client, raw_rows):
     api = client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/predict/batch", "/v1/feature-spec", "/healthz", "/metrics"} <= set(api["paths"])
     assert "PredictRequest" in api["components"]["schemas"]
+
+
+def test_user_feature_store_lookup(runs, serve_config, raw_rows, tmp_path):
+    """With a user feature store, a request may carry only the user id; unknown users fall back."""
+    from fastapi.testclient import TestClient
+
+    from adsim.serving.app import create_app
+
+    users = raw_rows[["user_id", *USER_GROUP]].drop_duplicates("user_id").head(20)
+    users.to_parquet(tmp_path / "users.parquet", index=False)
+    c = TestClient(create_app(serve_config.model_copy(update={"user_features": str(tmp_path / "users.parquet")})))
+    uid = users["user_id"].iloc[3]
+    inline = _body(raw_rows, n=5)
+    inline["user"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in users.iloc[3][USER_GROUP].items()}
+    want = c.post("/v1/predict", json=inline).json()
+    got = c.post("/v1/predict", json={"user_id": int(uid), "candidates": inline["candidates"]}).json()
+    assert got["model_version"] == "main" and got["routed_by"] == want["routed_by"] == "ab"
+    assert [x["pctr"] for x in got["candidates"]] == [x["pctr"] for x in want["candidates"]]
+    unknown = c.post("/v1/predict", json={"user_id": "nobody", "candidates": inline["candidates"]}).json()
+    assert unknown["model_version"] == "cold" and "feature group 'user' is missing" in unknown["fallback_reason"]
