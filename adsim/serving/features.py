@@ -35,7 +35,7 @@ import numpy as np
 
 from adsim.errors import DataError
 
-__all__ = ["FeatureEncoder", "EncodedBatch", "feature_spec", "raw_key", "dense_column"]
+__all__ = ["FeatureEncoder", "EncodedBatch", "feature_spec", "raw_key", "dense_column", "check_scalar"]
 
 PAD, OOV = 0, 1
 MISSING = "__missing__"
@@ -197,6 +197,14 @@ def dense_column(col: Any, name: str, n: int) -> np.ndarray | float:
     if arr.dtype.kind in "iuf" and arr.shape == (n,):  # plain numbers: no per-value work
         return arr.astype(np.float64)
     return np.array([_dense_value(v, name, i) for i, v in enumerate(col)], dtype=np.float64)
+
+
+def check_scalar(values: Sequence[Any], name: str, where: Sequence[str]) -> None:
+    """A sparse (categorical) feature takes one scalar per row; a list is a DataError."""
+    for v, w in zip(values, where):
+        if isinstance(v, (list, tuple, dict)):
+            raise DataError(f"feature {name!r} (sparse) must be one value (string, number, boolean or null),"
+                            f" got {v!r} in {w}")
 
 
 def _is_number(v: Any) -> bool:

@@ -189,6 +189,7 @@ class ModelRegistry:
         self.cum = np.cumsum(w) / w.sum()
         self.known_features = known
         self.dense_features = set().union(*(m.encoder.dense for m in models))
+        self.sparse_features = set().union(*(m.encoder.sparse for m in models))
 
     @classmethod
     def from_config(cls, cfg: ServeConfig) -> ModelRegistry:

@@ -18,7 +18,7 @@ import numpy as np
 
 from adsim.errors import DataError
 from adsim.serving.bidding import compute_bids
-from adsim.serving.features import _Scalar, dense_column
+from adsim.serving.features import _Scalar, check_scalar, dense_column
 from adsim.serving.registry import ModelRegistry, Resolution
 from adsim.serving.schemas import BatchPredictRequest, PredictRequest
 
@@ -62,6 +62,12 @@ class PredictionService:
             dense_column(_Scalar(req.user[c]), c, n)
         for c in dense.intersection(cand_names):
             dense_column([f.get(c) for f in cands], c, n)
+        for c in self.registry.sparse_features.intersection(req.user):
+            check_scalar([req.user[c]], c, ["the user features"])
+        for c in self.registry.sparse_features.intersection(cand_names):
+            col = [f.get(c) for f in cands]
+            if any(isinstance(v, list) for v in col):
+                check_scalar(col, c, [f"candidate {i}" for i in range(n)])
         present = {k for k, v in user.items() if v is not None} | cand_names
         return user, cands, present
 
