@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from adsim import __version__
 from adsim.errors import AdsimError
@@ -64,7 +65,8 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     app.add_middleware(metrics.asgi_middleware)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    @app.exception_handler(ValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
         errs = exc.errors()
         first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
         msg = f"{_loc(first.get('loc', ()))}: {first.get('msg')}"
@@ -77,9 +79,12 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     async def _adsim_error(request: Request, exc: AdsimError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc), "message": str(exc)})
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=_422, tags=["predict"])
-    async def predict(req: PredictRequest) -> Response:
+    @app.post("/v1/predict", response_model=PredictResponse, responses=_422, tags=["predict"],
+              openapi_extra=_body_schema("PredictRequest"))
+    async def predict(request: Request) -> Response:
         """Score one user against candidate ads (one forward pass for all candidates)."""
+        # pydantic's own JSON parser on the raw bytes: ~2x faster than json.loads + validation
+        req = PredictRequest.model_validate_json(await request.body())
         timings: dict[str, float] = {}
         data, body = service.predict_json(req, timings)
         metrics.observe_prediction("/v1/predict", body["model_version"], body["routed_by"], len(req.candidates),
@@ -87,10 +92,13 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
         return Response(content=data, media_type="application/json",
                         headers={"X-Model-Version": body["model_version"]})
 
-    @app.post("/v1/predict/batch", response_model=BatchPredictResponse, responses=_422, tags=["predict"])
-    async def predict_batch(batch: BatchPredictRequest) -> Response:
+    @app.post("/v1/predict/batch", response_model=BatchPredictResponse, responses=_422, tags=["predict"],
+              openapi_extra=_body_schema("BatchPredictRequest"))
+    async def predict_batch(request: Request) -> Response:
         """Score many requests; those served by the same version share one forward pass."""
         import json
+
+        batch = BatchPredictRequest.model_validate_json(await request.body())
 
         timings: dict[str, float] = {}
         body = service.predict_batch(batch, timings)
@@ -136,4 +144,25 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
         data, ctype = metrics.render()
         return Response(content=data, media_type=ctype)
 
+    def openapi() -> dict[str, Any]:
+        """The generated spec plus the request-body schemas (the handlers parse raw bytes)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                               routes=app.routes)
+            comps = spec.setdefault("components", {}).setdefault("schemas", {})
+            for model in (PredictRequest, BatchPredictRequest):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(schema.pop("$defs", {}))
+                comps[model.__name__] = schema
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _body_schema(name: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}}

@@ -119,6 +119,10 @@ def serve_command(run_dirs: tuple[str, ...], config: Path | None, weights: str |
     app = create_app(cfg)  # type: ignore[arg-type]
     versions = ", ".join(f"{v} ({m.weight:g})" for v, m in app.state.service.registry.models.items())
     click.echo(f"serving {versions} on http://{host}:{port} (docs at /docs)", err=True)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # loaded models and vocabularies leave the GC's generations: shorter collection pauses
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
