@@ -54,6 +54,7 @@ def test_predict_errors_exit_2(runs, raw_rows, tmp_path, capsys, args, message):
     (["a={main}", "b={cold}", "--default", "c"], "default version 'c' is not among the served versions"),
     ([], "give at least one RUN_DIR"),
 ])
+@pytest.mark.timeout(120)  # a regression would start the server and block
 def test_serve_option_errors_exit_2_before_listening(runs, capsys, args, message):
     args = [a.format(main=runs["main"], cold=runs["cold"]) for a in args]
     assert main(["serve", *args, "--port", "1"]) == 2
@@ -64,3 +65,18 @@ def test_export_command(runs, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     assert main(["export", str(runs["main"]), "--out", str(out)]) == 0
     assert out.exists() and "ONNX Runtime vs PyTorch max |Δp|" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(120)
+def test_serve_incompatible_checkpoint_is_a_clear_error(runs, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    bad = tmp_path / "old_run"
+    shutil.copytree(runs["main"], bad)
+    payload = torch.load(bad / "checkpoint.pt", weights_only=True)
+    payload["state_dict"].pop(next(iter(payload["state_dict"])))  # as if written by older model code
+    torch.save(payload, bad / "checkpoint.pt")
+    assert main(["serve", str(bad), "--port", "1"]) == 2
+    assert "its checkpoint does not fit the current model code" in capsys.readouterr().err
