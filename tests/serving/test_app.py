@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.serving.conftest import USER_GROUP
+USER_GROUP = ["x0", "x1", "x2", "region", "device", "segment"]  # as in conftest.py
 
 
 def _body(raw_rows, n=20, user_row=0, **extra):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.serving.conftest import USER_GROUP
+USER_GROUP = ["x0", "x1", "x2", "region", "device", "segment"]  # as in conftest.py
 
 
 @pytest.fixture(scope="module")
