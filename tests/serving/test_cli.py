@@ -80,3 +80,11 @@ def test_serve_incompatible_checkpoint_is_a_clear_error(runs, tmp_path, capsys):
     torch.save(payload, bad / "checkpoint.pt")
     assert main(["serve", str(bad), "--port", "1"]) == 2
     assert "its checkpoint does not fit the current model code" in capsys.readouterr().err
+
+
+def test_example_serve_config_parses(repo_root):
+    from adsim.config import load_config
+    from adsim.serving.config import ServeConfig
+
+    cfg = load_config(repo_root / "configs" / "serve_ab.yaml", ServeConfig)
+    assert [m.version for m in cfg.models] == ["large", "small", "cold"] and cfg.default == "cold"
