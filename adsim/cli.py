@@ -45,6 +45,12 @@ def _register() -> dict[str, str]:
     return {
         "ope": "adsim.estimators.cli:ope_command",
         "ope-validate": "adsim.estimators.cli:ope_validate_command",
+        "prepare-data": "adsim.models.cli:prepare_data_command",
+        "train": "adsim.models.cli:train_command",
+        "calibrate": "adsim.models.cli:calibrate_command",
+        "serve": "adsim.serving.cli:serve_command",
+        "predict": "adsim.serving.cli:predict_command",
+        "export": "adsim.serving.cli:export_command",
     }
 
 
