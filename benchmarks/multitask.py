@@ -46,13 +46,13 @@ MODELS = {
 }
 
 
-def prepare(rows: int, seed: int):
+def prepare(rows: int, seed: int, **truth):
     """Synthetic rows → derived features → pipeline Preprocessor → CTRData splits + truths."""
     from adsim.models.data import CTRData, Preprocessor
     from adsim.models.synthetic_ctcvr import DENSE, LABELS, SPARSE, generate_ctr_cvr
     from adsim.models.temporal import DerivedFeaturesConfig, derive_features, derived_columns
 
-    df = generate_ctr_cvr(rows, seed=seed)
+    df = generate_ctr_cvr(rows, seed=seed, **truth)
     dcfg = DerivedFeaturesConfig(time_column="ts", user_column="user_id", click_column="click",
                                  crosses=[("u_age", "item_cat")])
     df = derive_features(df, dcfg)
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--n-items", type=int, default=500, help="Items of the generator.")
+    ap.add_argument("--kappa", type=float, default=1.0, help="How much click-bait items convert less.")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = ap.parse_args(argv)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    splits, schema = prepare(args.rows, args.seed)
+    splits, schema = prepare(args.rows, args.seed, n_items=args.n_items, kappa=args.kappa)
     (train, _), (val, _), (test, truth) = splits["train"], splits["val"], splits["test"]
     print(f"data: {args.rows} rows ({len(train)} train / {len(val)} val / {len(test)} test),"
           f" CTR {train.labels[:, 0].mean():.4f}, CTCVR {train.labels[:, 1].mean():.5f};"

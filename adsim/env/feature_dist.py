@@ -7,10 +7,10 @@ ids, sequence positions) and offers two samplers:
 * ``rows`` — whole rows drawn (with replacement) from a stored pool of training rows: the
   empirical joint distribution, so every correlation between fields is kept exactly.
 * ``copula`` — new rows from a Gaussian copula (Nelsen 2006, "An Introduction to Copulas";
-  Liu et al. 2009 for its use with mixed data): each column's marginal is kept (dense: 257
+  Liu, Lafferty & Wasserman 2009, "The Nonparanormal", JMLR): each column's marginal is kept (dense: 257
   empirical quantiles, interpolated; sparse: the id frequencies), and the dependence between
-  columns is the correlation :math:`R` of their normal scores
-  :math:`z_{ij} = Φ^{-1}((\\operatorname{rank}_{ij} - ½)/n)`. Sampling draws
+  columns is the correlation :math:`R` of their normal scores (each value mapped to the
+  conditional mean of a standard normal over its empirical-CDF interval). Sampling draws
   :math:`z \\sim N(0, R)`, :math:`u = Φ(z)` and inverts each marginal at ``u``. Sparse ids are
   ordered by training frequency (data prep's encoding), which makes the rank correlation of two
   categorical columns meaningful. Ties (discrete columns) use conditional-mean normal scores and

@@ -225,6 +225,11 @@ class NetworkTruth:
             return t if ads is None else t[:, ads_idx]
         return self._predict(contexts, ads_idx)
 
+    def predict(self, contexts: Contexts) -> np.ndarray:
+        """``(n, K)`` P(click) for *any* contexts with this world's feature spec (no cache): the
+        reward model q̂(x, a) of DM/DR estimators (``reward_model=truth.predict(contexts)``)."""
+        return self._predict(contexts, np.arange(self.n_actions))[..., 0]
+
     # ------------------------------------------------------------------------ truth interface
     def ctr(self, contexts: Contexts) -> np.ndarray:
         """``(n, K)`` click probabilities."""

@@ -82,6 +82,7 @@ def test_cache_equals_batched_inference(world_run):
     fresh = _world(world_run, cache="never", batch_size=64)
     ctx = cached.sample_contexts(50, np.random.default_rng(3))
     np.testing.assert_allclose(cached.truth.ctr(ctx), fresh.truth.ctr(ctx), rtol=1e-5)
+    np.testing.assert_allclose(cached.truth.predict(ctx), cached.truth.ctr(ctx), rtol=1e-5)
     np.testing.assert_allclose(cached.truth.logits_for(ctx, np.array([4, 1])),
                                fresh.truth.logits(ctx)[:, [4, 1]], rtol=1e-4)
 
