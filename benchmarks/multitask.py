@@ -112,14 +112,17 @@ def main(argv: list[str] | None = None) -> dict:
     y_click, y_conv = test.labels[:, 0], test.labels[:, 1]
     clicked = y_click > 0
     p_click, p_cvr, p_ctcvr = truth[:, 0], truth[:, 1], truth[:, 2]
+    low = p_click <= np.quantile(p_click, 0.2)  # the least-clicked fifth: where selection bites
     bayes = {"ctr_auc": auc(y_click, p_click), "cvr_auc": auc(y_conv[clicked], p_cvr[clicked]),
-             "ctcvr_auc": auc(y_conv, p_ctcvr), "cvr_bias_all": 0.0, "cvr_bias_unclicked": 0.0}
+             "ctcvr_auc": auc(y_conv, p_ctcvr), "cvr_bias_all": 0.0, "cvr_bias_unclicked": 0.0,
+             "cvr_bias_low_ctr": 0.0}
     results: dict[str, dict[str, float]] = {"bayes_optimal": bayes}
 
     def cvr_stats(p_hat: np.ndarray) -> dict[str, float]:
         return {"cvr_auc": auc(y_conv[clicked], p_hat[clicked]),
                 "cvr_bias_all": float(np.mean(p_hat - p_cvr)),
                 "cvr_bias_unclicked": float(np.mean(p_hat[~clicked] - p_cvr[~clicked])),
+                "cvr_bias_low_ctr": float(np.mean(p_hat[low] - p_cvr[low])),
                 "cvr_mae_all": float(np.mean(np.abs(p_hat - p_cvr)))}
 
     for label in args.models.split(","):
@@ -163,13 +166,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  {'cvr_on_clicked':18s} {'':16s} CVR AUC {r['cvr_auc']:.4f}  {'':17s}"
           f" CVR bias {r['cvr_bias_all']:+.4f}  ({r['seconds']:.0f}s)")
 
-    print("\n| model | CTR AUC | CVR AUC (clicked) | CTCVR AUC | pCVR bias, all | pCVR bias, unclicked | pCVR MAE |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| model | CTR AUC | CVR AUC (clicked) | CTCVR AUC | pCVR bias, all | pCVR bias, unclicked"
+          " | pCVR bias, lowest-CTR fifth | pCVR MAE |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, row in results.items():
         f = lambda k: f"{row[k]:.4f}" if k in row else "—"  # noqa: E731
         g = lambda k: f"{row[k]:+.4f}" if k in row else "—"  # noqa: E731
         print(f"| {label} | {f('ctr_auc')} | {f('cvr_auc')} | {f('ctcvr_auc')} | {g('cvr_bias_all')} |"
-              f" {g('cvr_bias_unclicked')} | {f('cvr_mae_all')} |")
+              f" {g('cvr_bias_unclicked')} | {g('cvr_bias_low_ctr')} | {f('cvr_mae_all')} |")
     print(f"\nmean true pCVR over all test impressions {p_cvr.mean():.4f}, over clicked {p_cvr[clicked].mean():.4f}")
     print("reproduce: PYTHONPATH=. python benchmarks/multitask.py " + " ".join(sys.argv[1:] if argv is None else argv))
     if args.json:
