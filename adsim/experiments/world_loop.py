@@ -1,15 +1,18 @@
 """Closing the loop: data → world model → simulated logs → a CTR model learned from them → how close
 it gets to the world.
 
-``adsim world-loop scenarios/world_model.yaml`` runs four stages (:func:`run_world_loop`):
+``adsim world-loop configs/world_loop.yaml`` runs four stages (:func:`run_world_loop`) around the
+scenario it names (``scenarios/world_model.yaml``: a normal scenario whose world's truth is
+``{type: trained, run: …}``; ``adsim run`` evaluates bandit policies in it once the world model
+exists):
 
 1. **World model** — train the run config ``world_model`` (any zoo model, e.g. ESMM on CTR/CVR
-   data) with the pipeline (``adsim train``) into the folder ``world.truth.run``, and save its
+   data) with the pipeline (``adsim train``) into the scenario's ``world.truth.run``, and save its
    feature distribution there (:func:`adsim.env.trained.save_feature_distribution`). With
    ``generate`` the source table is first drawn from the synthetic CTR/CVR generator
    (:mod:`adsim.models.synthetic_ctcvr`) when the file does not exist.
-2. **Simulate** — build the world (``world``: synthetic users, the trained network's calibrated
-   probabilities as the truth) and log ``n_rounds`` impressions under ``logging_policy``
+2. **Simulate** — build the scenario's world (synthetic users, the trained network's calibrated
+   probabilities as the truth) and log ``n_rounds`` impressions under its ``logging_policy``
    (propensities recorded, true click probabilities kept as ``p_click``).
 3. **Retrain** — train ``retrain`` (a model + trainer + calibration) on the simulated impressions
    with the pipeline (random split), as a CTR model of P(click | user, ad).
@@ -17,7 +20,7 @@ it gets to the world.
    **Bayes-optimal** ones (the world's own probabilities: nothing can do better), and the
    simulation speed of this world against a parametric world of the same size.
 
-Everything is seeded by ``seed``; outputs go to ``--out`` (default ``runs/<name>``):
+Everything is seeded by the scenario's ``seed``; outputs go to ``--out`` (default ``runs/<name>``):
 ``impressions.parquet``, ``retrained/`` (a run folder) and ``report.json``.
 """
 
@@ -31,14 +34,7 @@ import click
 import numpy as np
 from pydantic import Field
 
-from adsim.config import (
-    PolicyConfig,
-    SoftmaxPolicyConfig,
-    StrictModel,
-    TrainedTruthConfig,
-    WorldConfig,
-    load_config,
-)
+from adsim.config import StrictModel, TrainedTruthConfig, WorldConfig, load_config, load_scenario
 from adsim.errors import ConfigError
 
 __all__ = ["WorldLoopConfig", "run_world_loop", "world_loop_command"]
@@ -64,18 +60,17 @@ class RetrainConfig(StrictModel):
 
 
 class WorldLoopConfig(StrictModel):
-    """``scenarios/world_model.yaml``: see the module docstring."""
+    """``configs/world_loop.yaml``: see the module docstring."""
 
     name: str = Field(default="world_model", min_length=1, description="Name (default output runs/<name>).")
-    seed: int = Field(default=0, ge=0, description="Seed of the world and of the logs.")
+    scenario: str = Field(
+        min_length=1,
+        description="Scenario YAML whose world (truth type 'trained'), logging_policy and seed are"
+        " used; world.truth.run is where the world model is trained.",
+    )
     generate: GenerateConfig | None = Field(default=None, description="Generate the source data if missing.")
     world_model: dict[str, Any] = Field(description="Run config (data, model, train, calibration) of the world model.")
     retrain_world_model: bool = Field(default=False, description="Retrain even if world.truth.run exists.")
-    world: WorldConfig = Field(description="The world; its truth must be of type 'trained'.")
-    logging_policy: PolicyConfig = Field(
-        default_factory=lambda: SoftmaxPolicyConfig(type="softmax", temperature=1.0, model="noisy_truth"),
-        description="Policy that shows the ads in the simulated logs.",
-    )
     n_rounds: int = Field(default=200_000, ge=1000, le=100_000_000, description="Simulated impressions.")
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
@@ -126,24 +121,25 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     from adsim.models.run import train_run
     from adsim.policies.factory import PolicyBuilder
 
-    if not isinstance(cfg.world.truth, TrainedTruthConfig):
-        raise ConfigError("world.truth.type must be 'trained' (the world model this loop trains)")
+    scn = load_scenario(cfg.scenario)
+    if not isinstance(scn.world.truth, TrainedTruthConfig):
+        raise ConfigError(f"{cfg.scenario}: world.truth.type must be 'trained' (the world model this loop trains)")
     out = Path(out_dir) if out_dir is not None else Path("runs") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(cfg.world.truth.run)
-    report: dict[str, Any] = {"name": cfg.name, "seed": cfg.seed}
+    run_dir = Path(scn.world.truth.run)
+    report: dict[str, Any] = {"name": cfg.name, "scenario": cfg.scenario, "seed": scn.seed}
 
     t = time.perf_counter()
     wm = _train_world_model(cfg, run_dir, progress)
     report["world_model"] = {"run": str(run_dir), "test_metrics": wm.get("calibrated"),
                              "seconds": time.perf_counter() - t}
 
-    ss = np.random.SeedSequence(cfg.seed).spawn(4)
+    ss = np.random.SeedSequence(scn.seed).spawn(4)
     rng_world, rng_policy, rng_log, rng_twin = (np.random.default_rng(s) for s in ss)
     t = time.perf_counter()
-    world = World.from_config(cfg.world, rng_world)
+    world = World.from_config(scn.world, rng_world)
     build_s = time.perf_counter() - t
-    logger = PolicyBuilder(world, rng_policy).build(cfg.logging_policy)
+    logger = PolicyBuilder(world, rng_policy).build(scn.logging_policy)
     t = time.perf_counter()
     log = world.collect(logger, cfg.n_rounds, rng_log)
     sim_s = time.perf_counter() - t
@@ -151,16 +147,16 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     frame["pscore"] = log.pscore
     write_with(out / "impressions.parquet", lambda p: frame.to_parquet(p, index=False))
 
-    twin_cfg = _parametric_twin(world, cfg.world)
+    twin_cfg = _parametric_twin(world, scn.world)
     t = time.perf_counter()
     twin = World.from_config(twin_cfg, rng_twin)
     twin_build_s = time.perf_counter() - t
-    twin_logger = PolicyBuilder(twin, np.random.default_rng(0)).build(cfg.logging_policy)
+    twin_logger = PolicyBuilder(twin, np.random.default_rng(0)).build(scn.logging_policy)
     t = time.perf_counter()
     twin.collect(twin_logger, cfg.n_rounds, np.random.default_rng(1))
     twin_sim_s = time.perf_counter() - t
     report["simulation"] = {
-        "n_rounds": cfg.n_rounds, "n_users": cfg.world.n_users, "n_ads": cfg.world.n_ads,
+        "n_rounds": cfg.n_rounds, "n_users": scn.world.n_users, "n_ads": scn.world.n_ads,
         "ctr": float(frame["click"].mean()), "mean_true_ctr": float(frame["p_click"].mean()),
         "trained_world": {"build_s": build_s, "collect_s": sim_s, "rounds_per_s": cfg.n_rounds / sim_s},
         "parametric_world": {"build_s": twin_build_s, "collect_s": twin_sim_s,
@@ -182,7 +178,7 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
             "sparse": [*cols["sparse"], *[c for c in ad_cols if c not in dense_all]],
             "truth_column": "p_click", "group_column": "user_id",
             "split": {"method": "random", "val_fraction": r.val_fraction,
-                      "test_fraction": r.test_fraction, "seed": cfg.seed},
+                      "test_fraction": r.test_fraction, "seed": scn.seed},
             "processed_dir": str(out / "processed"),
         },
         "model": r.model, "train": r.train, "calibration": r.calibration,

@@ -11,7 +11,12 @@ from adsim.config import parse_config
 
 
 def _tiny(repo_root, tmp_path):
-    data = yaml.safe_load((repo_root / "scenarios" / "world_model.yaml").read_text())
+    scn = yaml.safe_load((repo_root / "scenarios" / "world_model.yaml").read_text())
+    scn["world"].update(n_users=100, n_ads=5)
+    scn["world"]["truth"]["run"] = str(tmp_path / "world")
+    (tmp_path / "scn.yaml").write_text(yaml.safe_dump(scn))
+    data = yaml.safe_load((repo_root / "configs" / "world_loop.yaml").read_text())
+    data["scenario"] = str(tmp_path / "scn.yaml")
     data["generate"] = {"n_rows": 4000, "n_users": 500, "n_items": 40, "seed": 0}
     wm = data["world_model"]
     wm["data"]["source"]["path"] = str(tmp_path / "src.parquet")
@@ -19,8 +24,6 @@ def _tiny(repo_root, tmp_path):
     wm["train"].update(epochs=2, batch_size=128, lr=0.01, progress=False, tensorboard=False,
                        t0_epochs=2)
     wm["calibration"] = {"method": "platt"}
-    data["world"].update(n_users=100, n_ads=5)
-    data["world"]["truth"]["run"] = str(tmp_path / "world")
     data["n_rounds"] = 4000
     data["retrain"]["train"].update(epochs=2, batch_size=128, progress=False, tensorboard=False,
                                     t0_epochs=2)
@@ -28,12 +31,13 @@ def _tiny(repo_root, tmp_path):
     return data
 
 
-def test_shipped_scenario_validates(repo_root):
-    from adsim.config import load_config
+def test_shipped_configs_validate(repo_root):
+    from adsim.config import load_config, load_scenario
     from adsim.experiments.world_loop import WorldLoopConfig
 
-    cfg = load_config(repo_root / "scenarios" / "world_model.yaml", WorldLoopConfig)
-    assert cfg.world.truth.type == "trained"
+    cfg = load_config(repo_root / "configs" / "world_loop.yaml", WorldLoopConfig)
+    scn = load_scenario(repo_root / cfg.scenario)
+    assert scn.world.truth.type == "trained"
 
 
 @pytest.mark.slow
