@@ -122,6 +122,9 @@ def test_gymnasium_env_checker(world_run):
     check_env(env, skip_render_check=True)
     obs, info = env.reset(seed=0)
     assert info["expected_reward"].shape == (6,)
+    np.testing.assert_allclose(info["expected_reward"], env.world.truth.ctr(env._ctx)[0])
+    sb3 = pytest.importorskip("stable_baselines3.common.env_checker")
+    sb3.check_env(AdSelectionEnv(world=_world_cfg(world_run)), warn=False)
 
 
 def test_scenario_with_trained_world_runs(world_run):
