@@ -18,7 +18,7 @@ user×item-category cross, derived by :mod:`adsim.models.temporal`.
 
 Run::
 
-    PYTHONPATH=. python benchmarks/multitask.py --rows 300000 --epochs 2
+    PYTHONPATH=. python benchmarks/multitask.py            # 300k rows, 4 epochs, 3000 items, kappa 2
 
 Timings are not the point here; the quality figures are seeded and reproducible.
 """
@@ -89,12 +89,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=300_000)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--n-items", type=int, default=500, help="Items of the generator.")
-    ap.add_argument("--kappa", type=float, default=1.0, help="How much click-bait items convert less.")
+    ap.add_argument("--n-items", type=int, default=3000, help="Items of the generator.")
+    ap.add_argument("--kappa", type=float, default=2.0, help="How much click-bait items convert less.")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = ap.parse_args(argv)
