@@ -189,3 +189,18 @@ def test_uncertainty_loss_formula():
     assert torch.allclose(fixed(z, y), (3 * per[0] + per[1]) / 4)
     with pytest.raises(ValueError, match="weighting must be one of"):
         MultiTaskLoss(2, "gradnorm")
+
+
+def test_uncertainty_weights_survive_resume(aliexpress, tmp_path):
+    from adsim.models.multitask import MultiTaskTrainer
+
+    train, val, schema = aliexpress
+    cfg = TrainConfig(epochs=1, batch_size=32, progress=False, tensorboard=False, device="cpu")
+    torch.manual_seed(0)
+    first = MultiTaskTrainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
+    first.fit(train, val)
+    saved = torch.load(tmp_path / "resume.pt", weights_only=True)["mtl_loss"]["log_vars"]
+    assert torch.equal(saved, first.mtl_loss.log_vars.detach())
+    second = MultiTaskTrainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
+    second.fit(train, val, resume=True)
+    assert torch.equal(second.mtl_loss.log_vars.detach(), saved)
