@@ -171,6 +171,10 @@ class NetworkTruth:
         self.device = device
         self.batch_size = int(batch_size)
         self._table: np.ndarray | None = None
+        #: the run's column names of the users' dense / sparse features (context x0.. = dense[0]..)
+        self.user_columns: dict[str, list[str]] = {"dense": [], "sparse": []}
+        #: encoded ad-field values of each ad (row k = ad k), in the run's column names
+        self.ad_table: pd.DataFrame = pd.DataFrame()
         tasks = [click_task] + ([conversion_task] if conversion_task is not None else [])
         self._tasks = np.asarray(tasks)
 
@@ -382,10 +386,9 @@ def trained_world(cfg: WorldConfig, rng: np.random.Generator) -> World:
     use_cache = t.cache == "always" or (t.cache == "auto" and n * cfg.n_ads <= _CACHE_LIMIT)
     if use_cache:
         truth.build_cache(users)
-    world = World(population=FixedPopulation(users), catalog=catalog, truth=truth, reward=cfg.reward)
-    world.user_columns = {"dense": [dense[i] for i in user_d], "sparse": list(spec.sparse_names)}  # type: ignore[attr-defined]
-    world.ad_table = combos[list(t.ad_fields)]  # type: ignore[attr-defined]
-    return world
+    truth.user_columns = {"dense": [dense[i] for i in user_d], "sparse": list(spec.sparse_names)}
+    truth.ad_table = combos[list(t.ad_fields)]
+    return World(population=FixedPopulation(users), catalog=catalog, truth=truth, reward=cfg.reward)
 
 
 def _task_index(name: str | None, tasks: list[str], key: str, default: int | None) -> int | None:
@@ -402,16 +405,17 @@ def impressions_frame(world: World, log: BanditLog) -> pd.DataFrame:
     Columns: the user's dense and sparse columns, the shown ad's ``ad_fields`` columns, ``click``
     (the logged reward > 0) and ``p_click`` (the true click probability of the shown ad).
     """
-    if not hasattr(world, "ad_table") or log.context is None or log.expected_reward is None:
+    truth = world.truth
+    if not isinstance(truth, NetworkTruth) or log.context is None or log.expected_reward is None:
         raise ValueError("impressions_frame needs a trained world and a log with contexts and q")
     ctx = log.context
-    cols = world.user_columns  # type: ignore[attr-defined]
+    cols = truth.user_columns
     out: dict[str, np.ndarray] = {"user_id": ctx["user_id"].to_numpy()}
     for i, c in enumerate(cols["dense"]):
         out[c] = ctx[f"x{i}"].to_numpy()
     for c in cols["sparse"]:
         out[c] = ctx[c].to_numpy()
-    ads = world.ad_table.iloc[log.action].reset_index(drop=True)  # type: ignore[attr-defined]
+    ads = truth.ad_table.iloc[log.action].reset_index(drop=True)
     for c in ads.columns:
         out[c] = ads[c].to_numpy()
     out["click"] = (log.reward > 0).astype(np.int64)

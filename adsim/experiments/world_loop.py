@@ -165,8 +165,8 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
         "total_slowdown": (build_s + sim_s) / (twin_build_s + twin_sim_s),
     }
 
-    cols = world.user_columns  # type: ignore[attr-defined]
-    ad_cols = list(world.ad_table.columns)  # type: ignore[attr-defined]
+    cols = world.truth.user_columns
+    ad_cols = list(world.truth.ad_table.columns)
     dense_all = set(parse_config(cfg.world_model, RunConfig, source="world_model").data.dense or [])
     r = cfg.retrain
     run_cfg = parse_config({

@@ -61,13 +61,13 @@ def test_probabilities_are_the_calibrated_network_on_decoded_rows(world_run):
     for u in range(5):
         for k in range(world.n_actions):
             raw = {}
-            for i, c in enumerate(world.user_columns["dense"]):
+            for i, c in enumerate(world.truth.user_columns["dense"]):
                 j = pre.dense.index(c)
                 raw[c] = users.dense[u, i] * pre.scale_[j] + pre.mean_[j]
-            for i, c in enumerate(world.user_columns["sparse"]):
+            for i, c in enumerate(world.truth.user_columns["sparse"]):
                 raw[c] = pre.vocab_[c][users.sparse[u, i] - 2]
             for c in AD_FIELDS:
-                v = world.ad_table.iloc[k][c]
+                v = world.truth.ad_table.iloc[k][c]
                 raw[c] = (v * pre.scale_[pre.dense.index(c)] + pre.mean_[pre.dense.index(c)]
                           if c in pre.dense else pre.vocab_[c][int(v) - 2])
             rows.append(raw)
