@@ -31,7 +31,7 @@ def prepare_data_command(config: Path) -> None:
     out = prepare_data(cfg.data)
     pre, meta = load_preprocessor(out)
     schema = pre.schema()
-    rows = ", ".join(f"{k} {v}" for k, v in meta["rows"].items())
+    rows = ", ".join(f"{k} {meta['rows'][k]}" for k in ("train", "val", "test"))
     click.echo(
         f"wrote {out}/ ({rows} rows; {schema.n_dense} dense, {schema.n_sparse} sparse,"
         f" {len(schema.sequences)} sequence features; labels {', '.join(schema.tasks)})"

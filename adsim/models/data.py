@@ -79,6 +79,11 @@ def category_keys(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _py(v: Any) -> Any:
+    """A numpy scalar as a plain Python value (for readable messages)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _hash_config(cfg: DatasetConfig) -> str:
     text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -141,7 +146,7 @@ class Preprocessor:
                 if bad.any():
                     row = int(np.flatnonzero(bad.to_numpy())[0])
                     raise DataError(
-                        f"dense column {c!r} in {where} has non-numeric value {col.iloc[row]!r} at"
+                        f"dense column {c!r} in {where} has non-numeric value {_py(col.iloc[row])!r} at"
                         f" row {row}; list it under data.sparse instead"
                     )
                 col = num
@@ -249,7 +254,7 @@ class Preprocessor:
         bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
         if bad.size:
             raise DataError(
-                f"label column {name!r} in {where} must be 0 or 1, found {col.iloc[bad[0]]!r} at"
+                f"label column {name!r} in {where} must be 0 or 1, found {_py(col.iloc[bad[0]])!r} at"
                 f" row {bad[0]}; binarise it first (e.g. rating >= 4)"
             )
         return y.astype(np.float32)

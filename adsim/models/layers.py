@@ -39,7 +39,10 @@ class FieldEmbedding(nn.Module):
         self.dropout = float(dropout)
 
     def forward(self, sparse: torch.Tensor) -> torch.Tensor:
-        v = self.table(sparse + self.offsets)  # (B, F, D)
+        ids = (sparse + self.offsets).reshape(-1)
+        # index_select's backward is a scatter-add (index_add_), several times faster on CPU than
+        # nn.Embedding's sort-based dense backward; same values and gradients
+        v = self.table.weight.index_select(0, ids).view(*sparse.shape, self.dim)  # (B, F, D)
         if self.dropout > 0 and self.training:
             keep = torch.rand(v.shape[:2] + (1,), device=v.device) >= self.dropout  # (B, F, 1)
             v = v * keep.to(v.dtype) / (1.0 - self.dropout)

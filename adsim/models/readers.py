@@ -112,7 +112,7 @@ def read_avazu(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
         row = int(np.flatnonzero(stamp.isna().to_numpy())[0])
         raise DataError(f"{p}: column 'hour' at row {row} is not YYMMDDHH: {df['hour'].iloc[row]!r}")
     df["hour_of_day"] = stamp.dt.hour.astype("int64")
-    df["weekday"] = stamp.dt.weekday.astype("int64")
+    df["weekday"] = stamp.dt.day_of_week.astype("int64")
     return df
 
 
