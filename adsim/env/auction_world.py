@@ -20,7 +20,7 @@ Units: with ``ranking = bid`` bids and prices are per impression (charged when s
 
 For the hindsight oracle (:func:`adsim.env.oracle.hindsight_optimal`) each step also records, per
 campaign and request, the expected value of each slot and the expected cost of taking it given
-everyone else's submitted bids (see :func:`slot_costs`).
+everyone else's bids as the auctions saw them (see :func:`slot_costs`).
 """
 
 from __future__ import annotations
@@ -180,7 +180,9 @@ class AuctionWorld:
     def run_step(self, bidders: list[BiddingPolicy]) -> StepReport:
         """Simulate the current step with one bidding policy per campaign."""
         if len(bidders) != self.n_campaigns:
-            raise ValueError(f"need {self.n_campaigns} bidders (one per campaign), got {len(bidders)}")
+            raise ValueError(
+                f"need {self.n_campaigns} bidders (one per campaign), got {len(bidders)}"
+            )
         if self.done:
             raise RuntimeError("the day is over; call reset()")
         rng, cfg, camp = self.rng, self.cfg, self.campaigns
@@ -206,7 +208,10 @@ class AuctionWorld:
             req = BidRequests(ctx, values[:, c], self.theta[0] * ctr[:, c], eligible[:, c], times)
             b = np.asarray(pol.bid(req, st), dtype=np.float64)
             if b.shape != (n,) or not np.all(np.isfinite(b)):
-                raise ValueError(f"bidder {pol.name!r} returned bids of shape {b.shape} or non-finite")
+                raise ValueError(
+                    f"bidder {pol.name!r} returned bids of shape {b.shape} (want ({n},)) or"
+                    " non-finite bids"
+                )
             bids[:, c] = np.where(eligible[:, c], np.maximum(b, 0.0), 0.0)
         limit = np.array([
             min(camp.budgets[c] - self.spent[c], bidders[c].spend_limit(states[c]))
@@ -225,10 +230,15 @@ class AuctionWorld:
         clicks = np.zeros((n, n_c), bool)
         charge = np.zeros((n, n_c))
         active = np.ones(n_c, bool)
+        eff_bids = all_bids  # bids as each auction actually saw them (dropped-out campaigns at 0)
         start = 0
         while start < n:
             sub_bids = all_bids[start:].copy()
-            sub_bids[:, :n_c][:, ~active] = 0.0
+            if not active.all():
+                if eff_bids is all_bids:
+                    eff_bids = all_bids.copy()
+                sub_bids[:, :n_c][:, ~active] = 0.0
+                eff_bids[start:, :n_c][:, ~active] = 0.0
             out = run_auction(
                 sub_bids, cfg.mechanism, n_slots=cfg.n_slots, quality=all_w[start:],
                 reserve=reserve[start:], examination=self.theta,
@@ -287,7 +297,7 @@ class AuctionWorld:
             bidders[c].update(o)
         report = StepReport(step=k, n_requests=n, outcomes=outcomes)
         if self.record_hindsight:
-            self._hindsight(report, all_bids * all_w, reserve, ctr, vpc, eligible)
+            self._hindsight(report, eff_bids * all_w, reserve, ctr, vpc, eligible)
         return report
 
     def _hindsight(
