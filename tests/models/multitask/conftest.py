@@ -47,3 +47,17 @@ def aliexpress(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
         "sparse": [f"categorical_{i}" for i in range(1, 17)],
         "group_column": "search_id",
     }, tmp_path_factory.mktemp("aliexpress"))
+
+
+@pytest.fixture(scope="session")
+def taobao_seq(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The Taobao display-ad sample with its real ``click_sequence`` behaviour column."""
+    d = shared_data / "taobao_ad"
+    return _prepare({
+        "source": {"type": "table", "train_path": str(d / "train_sample.csv"),
+                   "val_path": str(d / "valid_sample.csv"), "test_path": str(d / "test_sample.csv")},
+        "labels": ["clk"], "dense": ["price"],
+        "sparse": ["userid", "adgroup_id", "pid", "cate_id", "brand", "age_level"],
+        "sequences": [{"name": "click_sequence", "sep": "^", "max_len": 5}],
+        "log1p": ["price"],
+    }, tmp_path_factory.mktemp("taobao"))

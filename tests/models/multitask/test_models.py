@@ -204,3 +204,22 @@ def test_uncertainty_weights_survive_resume(aliexpress, tmp_path):
     second = MultiTaskTrainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
     second.fit(train, val, resume=True)
     assert torch.equal(second.mtl_loss.log_vars.detach(), saved)
+
+
+@pytest.mark.parametrize(("name", "options"), [
+    ("shared_bottom", {"embed_dim": 4, "bottom": (8,), "seq_encoder": "gru"}),
+    ("mmoe", {"embed_dim": 4, "n_experts": 2, "expert": (8,), "seq_encoder": "bst", "seq_target": "adgroup_id"}),
+    ("multitask_transformer", {"embed_dim": 8, "n_heads": 2, "n_layers": 1}),
+])
+def test_real_behaviour_sequences_train(name, options, taobao_seq):
+    """The real Taobao click_sequence column, padded and masked by data prep, feeds the encoders."""
+    from adsim.models.train import Trainer
+
+    train, val, schema = taobao_seq
+    assert train.seq is not None and train.seq.shape[1:] == (1, 5) and (train.seq > 0).any()
+    torch.manual_seed(0)
+    model = build_model(name, schema, **options)
+    cfg = TrainConfig(epochs=1, batch_size=32, progress=False, tensorboard=False, device="cpu")
+    Trainer(model, cfg).fit(train, val)
+    p = Trainer.predict_proba(model, val)
+    assert p.shape == (len(val), 1) and np.isfinite(p).all()
