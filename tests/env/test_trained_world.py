@@ -22,7 +22,7 @@ def world_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from adsim.models.synthetic_ctcvr import DENSE, LABELS, SPARSE, generate_ctr_cvr
 
     tmp = tmp_path_factory.mktemp("world")
-    generate_ctr_cvr(8000, seed=1, n_users=2000, n_items=60).to_parquet(tmp / "rows.parquet")
+    generate_ctr_cvr(5000, seed=1, n_users=1500, n_items=60).to_parquet(tmp / "rows.parquet")
     cfg = parse_config({
         "name": "world",
         "data": {"source": {"type": "table", "path": str(tmp / "rows.parquet")},
