@@ -265,6 +265,15 @@ class NetworkTruth:
             raise ValueError("this world model has no conversion task")
         return np.minimum(p[..., 1] / p[..., 0], 1.0)
 
+    def conversion_model(self, delay_mean: float = 0.0) -> Any:
+        """An :class:`adsim.env.truth.ConversionModel` whose P(conversion | click) is :meth:`cvr`
+        (for the auction world: ``auction_world.conversion = truth.conversion_model()``)."""
+        from adsim.env.truth import ConversionModel
+
+        if self.conversion_task is None:
+            raise ValueError("this world model has no conversion task")
+        return ConversionModel(_CvrView(self), delay_mean)  # type: ignore[arg-type]
+
     def perturbed(self, noise: float, rng: np.random.Generator) -> _PerturbedTruth:
         """A 'production model' that is never quite right: the logit plus
         ``noise · (ε_k + x_u·E_k/√d + Σ_f T_f[c_uf, k])`` with standard normal ε, E, T."""
@@ -302,6 +311,27 @@ class _PerturbedTruth:
 
     def scores(self, contexts: Contexts) -> np.ndarray:
         return -np.logaddexp(0.0, -self.logits(contexts))
+
+
+@dataclass
+class _CvrView:
+    """:meth:`NetworkTruth.cvr` seen through the truth interface (logits of P(conv | click))."""
+
+    base: NetworkTruth
+
+    @property
+    def n_actions(self) -> int:
+        return self.base.n_actions
+
+    def logits_for(self, contexts: Contexts, ads: np.ndarray) -> np.ndarray:
+        p = np.clip(self.base.cvr(contexts, ads), _P_MIN, 1.0 - _P_MIN)
+        return np.log(p) - np.log1p(-p)
+
+    def logits(self, contexts: Contexts) -> np.ndarray:
+        return self.logits_for(contexts, np.arange(self.n_actions))
+
+    def ctr(self, contexts: Contexts) -> np.ndarray:
+        return np.clip(self.base.cvr(contexts), _P_MIN, 1.0 - _P_MIN)
 
 
 # ------------------------------------------------------------------------------- the world

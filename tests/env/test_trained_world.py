@@ -227,3 +227,31 @@ def test_cuda_inference_matches_cpu(world_run):
     cpu, gpu = _world(world_run), _world(world_run, device="cuda")
     np.testing.assert_allclose(cpu.truth.ctr(cpu.population.users),
                                gpu.truth.ctr(gpu.population.users), rtol=1e-4, atol=1e-6)
+
+
+def test_auction_day_in_a_trained_world_with_network_conversions(world_run):
+    """The auction world runs on the trained truth; conversions can come from the network."""
+    from adsim.config import Scenario
+    from adsim.env.auction_world import AuctionWorld
+    from adsim.env.world import World
+    from adsim.policies.simple_bidders import make_bidder
+
+    scn = parse_config({
+        "name": "auction", "world": {"n_users": 200, "n_ads": 6, "truth": {
+            "type": "trained", "run": str(world_run), "ad_fields": AD_FIELDS}},
+        "auction": {"campaigns": [{"name": "a", "budget": 5.0}, {"name": "b", "value_per_conversion": 3.0}],
+                    "traffic": {"n_requests": 3000, "n_steps": 4}},
+    }, Scenario)
+    world = World.from_config(scn.world, np.random.default_rng(0))
+    aw = AuctionWorld(world, scn.auction, np.random.default_rng(1))
+    aw.conversion = world.truth.conversion_model()
+    ctx = world.population.users.take(np.arange(4))
+    np.testing.assert_allclose(aw.conversion.cvr(ctx, np.array([0, 1])), world.truth.cvr(ctx)[:, :2],
+                               rtol=1e-5)
+    bidders = [make_bidder(c.bidder) for c in scn.auction.campaigns]
+    aw.reset(np.random.default_rng(2), bidders)
+    outcomes = []
+    while not aw.done:
+        outcomes += aw.run_step(bidders).outcomes
+    spent_a = sum(o.cost for o in outcomes[0::2])
+    assert spent_a <= 5.0 + 1e-9 and sum(o.clicks for o in outcomes) > 0
