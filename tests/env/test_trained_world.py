@@ -255,3 +255,21 @@ def test_auction_day_in_a_trained_world_with_network_conversions(world_run):
         outcomes += aw.run_step(bidders).outcomes
     spent_a = sum(o.cost for o in outcomes[0::2])
     assert spent_a <= 5.0 + 1e-9 and sum(o.clicks for o in outcomes) > 0
+
+
+def test_world_model_as_dm_reward_model(world_run):
+    """With the network itself as q̂, DM is the exact value up to the sampled contexts."""
+    from adsim.env.features import Contexts
+    from adsim.env.oracle import policy_value
+    from adsim.estimators.ope import make_estimator
+    from adsim.policies.bandits import UniformPolicy
+
+    world = _world(world_run)
+    logger = UniformPolicy(world.n_actions)
+    log = world.collect(logger, 20_000, np.random.default_rng(4))
+    ctx = Contexts.from_frame(log.context, world.spec)
+    target = UniformPolicy(world.n_actions)
+    q_hat = world.truth.predict(ctx)
+    est = make_estimator("dm").estimate(log, target.action_dist(ctx), reward_model=q_hat)
+    exact = policy_value(world, target)
+    assert abs(est.value - exact) < 4 * q_hat.mean(1).std() / np.sqrt(log.n_rounds) + 1e-9
