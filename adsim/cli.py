@@ -51,6 +51,7 @@ def _register() -> dict[str, str]:
         "serve": "adsim.serving.cli:serve_command",
         "predict": "adsim.serving.cli:predict_command",
         "export": "adsim.serving.cli:export_command",
+        "world-loop": "adsim.experiments.world_loop:world_loop_command",
     }
 
 

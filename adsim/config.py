@@ -31,6 +31,7 @@ __all__ = [
     "StrictModel",
     "SparseFieldConfig",
     "ParametricTruthConfig",
+    "TrainedTruthConfig",
     "WorldConfig",
     "UniformPolicyConfig",
     "EpsilonGreedyPolicyConfig",
@@ -88,7 +89,53 @@ class ParametricTruthConfig(StrictModel):
     )
 
 
-TruthConfig = Annotated[Union[ParametricTruthConfig], Field(discriminator="type")]
+# ================================================================ trained world (issue 8) ====
+class TrainedTruthConfig(StrictModel):
+    """A trained CTR/CVR run folder (``adsim train``) as the world's ground truth: synthetic users
+    are drawn from the fitted feature distribution, the network's calibrated probabilities define
+    clicks and conversions (see :mod:`adsim.env.trained`). ``world.n_dense``/``sparse_fields`` are
+    not used: the run's features are."""
+
+    type: Literal["trained"]
+    run: str = Field(
+        min_length=1,
+        description="Run folder written by `adsim train` (checkpoint.pt, preprocessors.json,"
+        " calibrator.json); relative to the working directory.",
+    )
+    ad_fields: list[str] = Field(
+        min_length=1,
+        description="Feature columns that describe the ad; the others describe the user. The ads"
+        " are the world.n_ads most frequent combinations of their values in the training rows.",
+    )
+    users: Literal["rows", "copula"] = Field(
+        default="rows",
+        description="How users are sampled: whole training rows (all correlations kept) or a"
+        " Gaussian copula of the per-column marginals.",
+    )
+    click_task: str | None = Field(default=None, description="Output defining clicks (default: the first task).")
+    conversion_task: str | None = Field(
+        default=None,
+        description="Output giving P(click and conversion) (default: the second task, if any).",
+    )
+    calibrated: bool = Field(default=True, description="Apply the run's calibrators.")
+    data: str | None = Field(
+        default=None,
+        description="Prepared-data folder to fit the user distribution on (default: the run's"
+        " world_features.json, else its config's data.processed_dir).",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(default="cpu", description="Inference device.")
+    batch_size: int = Field(default=65_536, ge=1, le=10_000_000, description="(user, ad) pairs per forward pass.")
+    cache: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Precompute every user's probabilities at build time (auto: when n_users ×"
+        " n_ads <= 20M).",
+    )
+
+
+TruthConfig = Annotated[
+    Union[ParametricTruthConfig, TrainedTruthConfig], Field(discriminator="type")
+]
+# ============================================================ end of trained world (issue 8) ==
 
 
 class WorldConfig(StrictModel):

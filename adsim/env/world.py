@@ -65,6 +65,10 @@ class World:
 
     @classmethod
     def from_config(cls, cfg: WorldConfig, rng: np.random.Generator) -> World:
+        if cfg.truth.type == "trained":  # a trained network as the truth (adsim.env.trained)
+            from adsim.env.trained import trained_world
+
+            return trained_world(cfg, rng)
         spec = FeatureSpec(
             n_dense=cfg.n_dense,
             sparse_names=tuple(f.name for f in cfg.sparse_fields),

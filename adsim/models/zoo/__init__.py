@@ -18,6 +18,12 @@ __all__ = ["register", "build_model", "available_models", "MODULES"]
 #: name -> module that defines it (imported on first use, keeps `import adsim` light)
 MODULES: dict[str, str] = {
     "deepfm": "adsim.models.zoo.deepfm",
+    # multi-task (issue 8)
+    "shared_bottom": "adsim.models.zoo.shared_bottom",
+    "esmm": "adsim.models.zoo.esmm",
+    "mmoe": "adsim.models.zoo.mmoe",
+    "ple": "adsim.models.zoo.ple",
+    "multitask_transformer": "adsim.models.zoo.multitask_transformer",
 }
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
