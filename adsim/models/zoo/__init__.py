@@ -18,6 +18,14 @@ __all__ = ["register", "build_model", "available_models", "MODULES"]
 #: name -> module that defines it (imported on first use, keeps `import adsim` light)
 MODULES: dict[str, str] = {
     "deepfm": "adsim.models.zoo.deepfm",
+    "lr": "adsim.models.zoo.lr",
+    "fm": "adsim.models.zoo.fm",
+    "xdeepfm": "adsim.models.zoo.xdeepfm",
+    "dcnv2": "adsim.models.zoo.dcnv2",
+    "autoint": "adsim.models.zoo.autoint",
+    "fibinet": "adsim.models.zoo.fibinet",
+    "dlrm": "adsim.models.zoo.dlrm",
+    "fgn": "adsim.models.zoo.fgn",
 }
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
