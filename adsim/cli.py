@@ -44,6 +44,9 @@ def _register() -> dict[str, str]:
     """Commands defined in other modules: ``name -> "module:attribute"`` (one line each)."""
     return {
         # "ope": "adsim.estimators.cli:ope_command",
+        "prepare-data": "adsim.models.cli:prepare_data_command",
+        "train": "adsim.models.cli:train_command",
+        "calibrate": "adsim.models.cli:calibrate_command",
     }
 
 

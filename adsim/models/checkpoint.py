@@ -1,0 +1,154 @@
+"""The run folder: what ``adsim train`` writes and what serving / the world model load.
+
+A run folder (default ``runs/<name>``) holds::
+
+    checkpoint.pt        final model (see below), torch.save of plain data, loads with weights_only=True
+    preprocessors.json   the fitted Preprocessor (vocabularies, scalers) — JSON, never a pickle
+    calibrator.json      {"format": "adsim.calibrator/1", "tasks": {task: calibrator dict}}
+    metrics.csv          one row per epoch: epoch, step, lr, train_loss, val_loss, val_auc, seconds, rows_per_s
+    test_metrics.json    test metrics per task, raw and calibrated (+ Bayes-optimal ones for synthetic data)
+    reliability.png      reliability diagram on the test split, raw vs calibrated
+    learning_curves.png  train/val loss and val AUC per epoch
+    config.yaml          the run config as it was run (reproduces the run)
+    resume.pt            full training state for ``adsim train --resume`` (see adsim.models.train)
+    best.pt              state dict of the best epoch so far (written during training)
+
+``checkpoint.pt`` is a dict (format ``adsim.checkpoint/1``)::
+
+    {"format": "adsim.checkpoint/1", "adsim_version": str,
+     "model_name": str,                 # zoo name, e.g. "deepfm"
+     "model_options": dict,             # kwargs of build_model (JSON-safe)
+     "schema": dict,                    # ModelSchema.to_dict()
+     "train_config": dict,              # TrainConfig as JSON
+     "state_dict": {name: Tensor},      # on CPU
+     "result": dict}                    # best_epoch, best_val_loss, used_swa, stopped_early
+
+:func:`load_run` rebuilds everything on any device (``map_location``: a CUDA-trained run loads on
+CPU) and :meth:`Run.predict_frame` scores raw rows exactly as training rows were encoded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adsim._io import atomic_path
+from adsim.errors import DataError
+from adsim.models.schema import ModelSchema
+
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "Run", "load_run"]
+
+CHECKPOINT_FORMAT = "adsim.checkpoint/1"
+
+
+def _plain(obj: Any) -> Any:
+    """JSON round trip: tuples → lists, so weights_only loading accepts everything."""
+    return json.loads(json.dumps(obj))
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: Any,
+    model_name: str,
+    model_options: dict[str, Any],
+    schema: ModelSchema,
+    train_config: dict[str, Any],
+    result: dict[str, Any] | None = None,
+) -> None:
+    """Write ``checkpoint.pt`` atomically (weights moved to CPU)."""
+    import torch
+
+    from adsim import __version__
+
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "adsim_version": __version__,
+        "model_name": model_name,
+        "model_options": _plain(model_options),
+        "schema": _plain(schema.to_dict()),
+        "train_config": _plain(train_config),
+        "state_dict": state,
+        "result": _plain(result or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """``(model, payload)`` from a ``checkpoint.pt``; the model is in eval mode on ``device``."""
+    import torch
+
+    from adsim.models.zoo import build_model
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: checkpoint not found; train a model with `adsim train CONFIG`")
+    try:
+        payload = torch.load(p, map_location=device, weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise DataError(f"{p}: not a readable adsim checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(f"{p}: not an adsim checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    schema = ModelSchema.from_dict(payload["schema"])
+    model = build_model(payload["model_name"], schema, **_options(payload["model_options"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), payload
+
+
+def _options(opts: dict[str, Any]) -> dict[str, Any]:
+    # JSON turned tuples into lists; dataclass fields annotated as tuples get tuples back
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()}
+
+
+@dataclass
+class Run:
+    """A loaded run folder: model, schema, preprocessor and calibrators."""
+
+    path: Path
+    model: Any
+    schema: ModelSchema
+    preprocessor: Any
+    calibrators: dict[str, Any]
+    payload: dict[str, Any]
+
+    def predict_frame(self, df: Any, calibrated: bool = True, batch_size: int = 65536) -> np.ndarray:
+        """``(N, n_tasks)`` probabilities for raw rows ``df`` (same columns as the training data).
+
+        Label columns may be absent; rows are encoded with the saved preprocessor.
+        """
+        from adsim.models.data import CTRData
+        from adsim.models.train import Trainer
+
+        pre = self.preprocessor
+        frame = df.copy()
+        for c in pre.labels:
+            if c not in frame.columns:
+                frame[c] = 0
+        enc = pre.transform(frame[[c for c in frame.columns]], "the rows to score")
+        data = CTRData.from_frame(enc, self.schema)
+        p = Trainer.predict_proba(self.model, data, batch_size)
+        if calibrated:
+            for j, task in enumerate(self.schema.tasks):
+                if task in self.calibrators:
+                    p[:, j] = self.calibrators[task].predict(p[:, j])
+        return p
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
+    """Load a run folder written by ``adsim train`` (see the module docstring)."""
+    from adsim.models.calibration import load_calibrators
+    from adsim.models.data import Preprocessor
+
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise DataError(f"{d}: run folder not found; train one with `adsim train CONFIG --out {d}`")
+    model, payload = load_checkpoint(d / "checkpoint.pt", device)
+    pre = Preprocessor.load(d / "preprocessors.json")
+    cal_path = d / "calibrator.json"
+    cals = load_calibrators(cal_path) if cal_path.exists() else {}
+    return Run(d, model, ModelSchema.from_dict(payload["schema"]), pre, cals, payload)

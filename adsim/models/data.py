@@ -1,0 +1,468 @@
+"""Data preparation: raw rows → encoded, scaled splits a model can train on.
+
+:func:`prepare_data` reads the source (Criteo, Avazu, CSV/parquet, or the synthetic world), splits
+it (random or time-ordered, or predefined files), fits a :class:`Preprocessor` on the **training**
+rows only, and writes to ``processed_dir``::
+
+    train_data.parquet  val_data.parquet  test_data.parquet   encoded rows (see below)
+    preprocessors.json                                        the fitted Preprocessor, as data
+
+Encoding (fitted on train, applied identically to any later rows):
+
+* **sparse** column → integer id: ``0`` = padding (never produced for a scalar field), ``1`` = the
+  out-of-vocabulary bucket (values unseen in training, or seen fewer than ``min_count`` times),
+  ``2…`` = known values by decreasing training count. Missing values are their own category
+  (``"__missing__"``). Numbers are keyed by their text (``5.0`` and ``5`` are the same key).
+* **dense** column → optional ``sign(x)·log(1+|x|)``, then standardised ``(x - mean) / scale``
+  (scikit-learn ``StandardScaler``, NaN ignored when fitting); missing values become 0 (the mean).
+* **sequence** column (ids joined by ``sep``) → the last ``max_len`` ids, encoded like a sparse
+  column, left-aligned and padded with 0, stored as columns ``name:0 … name:{L-1}``.
+
+Processed parquet columns: the label(s) (float32), dense (float32), sparse (int64), sequence
+positions (int64), and optionally the group and truth columns as given. The preprocessor is plain
+JSON — never a pickle — and ``Preprocessor.load(path).transform(df)`` reproduces the encoding.
+:func:`load_split` turns a processed split into :class:`CTRData` arrays for the trainer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from adsim._io import write_json, write_with
+from adsim.errors import DataError
+from adsim.models.schema import ModelSchema, SequenceField, SparseField
+
+if TYPE_CHECKING:
+    from adsim.models.config import DatasetConfig
+
+__all__ = [
+    "PAD",
+    "OOV",
+    "MISSING",
+    "SPLITS",
+    "Preprocessor",
+    "CTRData",
+    "prepare_data",
+    "is_prepared",
+    "load_split",
+    "load_preprocessor",
+]
+
+PAD, OOV = 0, 1
+MISSING = "__missing__"
+SPLITS = ("train", "val", "test")
+FORMAT = "adsim.preprocessor/1"
+
+
+def category_keys(values: pd.Series) -> np.ndarray:
+    """Text keys of a column's values (vectorised): integral numbers print without ``.0``."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        values = values.astype("Int64")
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = ~np.isfinite(arr)
+        integral = ~missing & (np.floor(arr) == arr) & (np.abs(arr) < 2**53)
+        out = arr.astype(str).astype(object)
+        out[integral] = arr[integral].astype(np.int64).astype(str)
+        out[missing] = MISSING
+        return out
+    missing = values.isna().to_numpy()
+    out = values.astype(str).to_numpy(dtype=object)
+    out[missing] = MISSING
+    return out
+
+
+def _py(v: Any) -> Any:
+    """A numpy scalar as a plain Python value (for readable messages)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _hash_config(cfg: DatasetConfig) -> str:
+    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Preprocessor:
+    """Label encoders, log1p and standard scaling, fitted on training rows.
+
+    Args:
+        labels: label columns (0/1).
+        dense: numeric feature columns.
+        sparse: categorical feature columns.
+        sequences: ``(name, sep, max_len)`` of each sequence column.
+        min_count: categories seen fewer times in training map to the OOV bucket.
+        log1p: dense columns transformed by ``sign(x)·log(1+|x|)`` before scaling.
+        passthrough: columns copied unchanged (group, truth).
+
+    Learned state (after :meth:`fit`): ``vocab_`` (column → known keys, id = index + 2),
+    ``mean_`` and ``scale_`` (per dense column, after log1p).
+    """
+
+    def __init__(
+        self,
+        labels: list[str],
+        dense: list[str] | None = None,
+        sparse: list[str] | None = None,
+        sequences: list[tuple[str, str, int]] | None = None,
+        min_count: int = 1,
+        log1p: list[str] | None = None,
+        passthrough: list[str] | None = None,
+    ) -> None:
+        self.labels = list(labels)
+        self.dense = list(dense or [])
+        self.sparse = list(sparse or [])
+        self.sequences = [tuple(s) for s in (sequences or [])]
+        self.min_count = int(min_count)
+        self.log1p = list(log1p or [])
+        self.passthrough = list(passthrough or [])
+
+    # ------------------------------------------------------------------------------ checks
+    def check_columns(self, df: pd.DataFrame, where: str = "the data") -> None:
+        """Every declared column must exist; raise DataError naming the first that does not."""
+        roles = [("labels", self.labels), ("dense", self.dense), ("sparse", self.sparse),
+                 ("sequences", [s[0] for s in self.sequences]), ("columns", self.passthrough)]
+        for role, cols in roles:
+            for c in cols:
+                if c not in df.columns:
+                    avail = ", ".join(map(str, list(df.columns)[:40]))
+                    raise DataError(
+                        f"column {c!r} (data.{role}) is not in {where}; available columns: {avail}"
+                    )
+
+    def _dense_matrix(self, df: pd.DataFrame, where: str) -> np.ndarray:
+        out = np.empty((len(df), len(self.dense)), dtype=np.float64)
+        for j, c in enumerate(self.dense):
+            col = df[c]
+            if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+                num = pd.to_numeric(col, errors="coerce")
+                bad = num.isna() & col.notna()
+                if bad.any():
+                    row = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise DataError(
+                        f"dense column {c!r} in {where} has non-numeric value {_py(col.iloc[row])!r} at"
+                        f" row {row}; list it under data.sparse instead"
+                    )
+                col = num
+            out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        out[np.isinf(out)] = np.nan
+        logged = [j for j, c in enumerate(self.dense) if c in set(self.log1p)]
+        if logged:
+            x = out[:, logged]
+            out[:, logged] = np.sign(x) * np.log1p(np.abs(x))
+        return out
+
+    # --------------------------------------------------------------------------------- fit
+    def fit(self, df: pd.DataFrame) -> Preprocessor:
+        """Learn vocabularies and scalers from training rows ``df``; returns self."""
+        from sklearn.preprocessing import StandardScaler
+
+        self.check_columns(df, "the training split")
+        if len(df) == 0:
+            raise DataError("the training split is empty; check the data source and split fractions")
+        self.vocab_: dict[str, list[str]] = {}
+        for c in self.sparse:
+            self.vocab_[c] = self._fit_vocab(category_keys(df[c]))
+        for name, sep, _ in self.sequences:
+            self.vocab_[name] = self._fit_vocab(self._seq_tokens(df[name], sep)[1])
+        x = self._dense_matrix(df, "the training split")
+        all_nan = [c for j, c in enumerate(self.dense) if np.isnan(x[:, j]).all()]
+        if all_nan:
+            raise DataError(
+                f"dense column {all_nan[0]!r} is empty (all values missing) in the training split;"
+                " remove it from data.dense"
+            )
+        if self.dense:
+            scaler = StandardScaler().fit(x)
+            self.mean_ = [float(v) for v in scaler.mean_]
+            self.scale_ = [float(v) for v in scaler.scale_]
+        else:
+            self.mean_, self.scale_ = [], []
+        return self
+
+    def _fit_vocab(self, keys: np.ndarray) -> list[str]:
+        counts = pd.Series(keys, dtype=object).value_counts(sort=False)
+        counts = counts[counts >= self.min_count]
+        order = np.lexsort((counts.index.to_numpy(dtype=str), -counts.to_numpy()))
+        return [str(k) for k in counts.index.to_numpy()[order]]
+
+    @staticmethod
+    def _seq_tokens(col: pd.Series, sep: str) -> tuple[np.ndarray, np.ndarray]:
+        """(row index, token key) of every non-empty token in a separator-joined column."""
+        text = col.astype("string").fillna("")
+        tokens = text.str.split(sep, regex=False).explode()
+        tokens = tokens[tokens.notna() & (tokens != "")]
+        return tokens.index.to_numpy(), tokens.to_numpy(dtype=object)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "vocab_"):
+            raise DataError("this Preprocessor is not fitted yet; call fit(train_rows) or load one")
+
+    # --------------------------------------------------------------------------- transform
+    def encode(self, column: str, keys: np.ndarray) -> np.ndarray:
+        """Ids of ``keys`` for ``column`` (unknown → OOV)."""
+        idx = pd.Index(self.vocab_[column], dtype=object).get_indexer(keys)
+        return np.where(idx < 0, OOV, idx + 2).astype(np.int64)
+
+    def transform(self, df: pd.DataFrame, where: str = "the data") -> pd.DataFrame:
+        """Encode ``df`` exactly as the training rows were encoded (see the module docstring)."""
+        self._check_fitted()
+        self.check_columns(df, where)
+        df = df.reset_index(drop=True)
+        cols: dict[str, Any] = {}
+        for c in self.labels:
+            cols[c] = self._label(df[c], c, where)
+        if self.dense:
+            x = self._dense_matrix(df, where)
+            x = (x - np.asarray(self.mean_)) / np.asarray(self.scale_)
+            x = np.nan_to_num(x, nan=0.0).astype(np.float32)
+            for j, c in enumerate(self.dense):
+                cols[c] = x[:, j]
+        for c in self.sparse:
+            cols[c] = self.encode(c, category_keys(df[c]))
+        for name, sep, max_len in self.sequences:
+            mat = self._encode_sequence(df[name], name, sep, max_len)
+            for i in range(max_len):
+                cols[f"{name}:{i}"] = mat[:, i]
+        for c in self.passthrough:
+            if c not in cols:
+                cols[c] = df[c].to_numpy()
+        return pd.DataFrame(cols)
+
+    def _encode_sequence(self, col: pd.Series, name: str, sep: str, max_len: int) -> np.ndarray:
+        rows, keys = self._seq_tokens(col, sep)
+        ids = self.encode(name, keys)
+        # position from the end of each row's sequence; keep the last max_len tokens
+        n_per_row = np.bincount(rows, minlength=len(col))
+        start = np.concatenate([[0], np.cumsum(n_per_row)[:-1]])
+        pos = np.arange(len(rows)) - start[rows]
+        keep_from = np.maximum(n_per_row - max_len, 0)
+        sel = pos >= keep_from[rows]
+        out = np.zeros((len(col), max_len), dtype=np.int64)
+        out[rows[sel], (pos - keep_from[rows])[sel]] = ids[sel]
+        return out
+
+    @staticmethod
+    def _label(col: pd.Series, name: str, where: str) -> np.ndarray:
+        y = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
+        if bad.size:
+            raise DataError(
+                f"label column {name!r} in {where} must be 0 or 1, found {_py(col.iloc[bad[0]])!r} at"
+                f" row {bad[0]}; binarise it first (e.g. rating >= 4)"
+            )
+        return y.astype(np.float32)
+
+    # ------------------------------------------------------------------------------ schema
+    def schema(self) -> ModelSchema:
+        """The :class:`ModelSchema` of the encoded data (vocabulary sizes include PAD and OOV)."""
+        self._check_fitted()
+        return ModelSchema(
+            dense=tuple(self.dense),
+            sparse=tuple(SparseField(c, len(self.vocab_[c]) + 2) for c in self.sparse),
+            sequences=tuple(
+                SequenceField(n, len(self.vocab_[n]) + 2, int(m)) for n, _, m in self.sequences
+            ),
+            tasks=tuple(self.labels),
+        )
+
+    # --------------------------------------------------------------------------- save/load
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "format": FORMAT,
+            "labels": self.labels,
+            "dense": self.dense,
+            "sparse": self.sparse,
+            "sequences": [list(s) for s in self.sequences],
+            "min_count": self.min_count,
+            "log1p": self.log1p,
+            "passthrough": self.passthrough,
+            "mean_": self.mean_,
+            "scale_": self.scale_,
+            "vocab_": self.vocab_,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        if d.get("format") != FORMAT:
+            raise DataError(f"not an adsim preprocessor (format {d.get('format')!r}, expected {FORMAT!r})")
+        pre = cls(d["labels"], d["dense"], d["sparse"], [tuple(s) for s in d["sequences"]],
+                  d["min_count"], d["log1p"], d["passthrough"])
+        pre.mean_, pre.scale_ = list(d["mean_"]), list(d["scale_"])
+        pre.vocab_ = {k: list(v) for k, v in d["vocab_"].items()}
+        return pre
+
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+        write_json(path, {**self.to_dict(), **(extra or {})})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preprocessor:
+        p = Path(path)
+        if not p.exists():
+            raise DataError(f"{p}: preprocessor file not found; run `adsim prepare-data` first")
+        return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
+
+
+# ------------------------------------------------------------------------------- preparation
+def _resolve_roles(cfg: DatasetConfig, defaults: Any) -> dict[str, Any]:
+    dense = list(cfg.dense) if cfg.dense is not None else list(defaults.dense)
+    log1p = dense if cfg.log1p == "all" else list(cfg.log1p)
+    if cfg.dense is None and not cfg.log1p:
+        log1p = [c for c in defaults.log1p if c in dense]
+    roles = {
+        "labels": list(cfg.labels) if cfg.labels is not None else list(defaults.labels),
+        "dense": dense,
+        "sparse": list(cfg.sparse) if cfg.sparse is not None else list(defaults.sparse),
+        "log1p": log1p,
+        "group": cfg.group_column if cfg.group_column is not None else defaults.group_column,
+        "truth": cfg.truth_column if cfg.truth_column is not None else defaults.truth_column,
+    }
+    if not roles["labels"]:
+        raise DataError("data.labels is required for this source: name the 0/1 label column(s)")
+    if not (roles["dense"] or roles["sparse"] or cfg.sequences):
+        raise DataError("no feature columns: list some under data.dense, data.sparse or data.sequences")
+    for c in log1p:
+        if c not in dense:
+            raise DataError(f"data.log1p column {c!r} is not one of the dense columns")
+    return roles
+
+
+def _split(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, pd.DataFrame]:
+    s = cfg.split
+    n = len(df)
+    if s.method == "time":
+        if s.time_column not in df.columns:
+            raise DataError(f"split.time_column {s.time_column!r} is not a column of the data")
+        order = np.argsort(df[s.time_column].to_numpy(), kind="stable")
+    else:
+        order = np.random.default_rng(s.seed).permutation(n)
+    n_test = int(round(n * s.test_fraction))
+    n_val = int(round(n * s.val_fraction))
+    n_train = n - n_val - n_test
+    parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    return {k: df.iloc[np.sort(v) if s.method == "random" else v] for k, v in parts.items()}
+
+
+def is_prepared(cfg: DatasetConfig) -> bool:
+    """True when ``processed_dir`` holds all outputs, prepared from this same data config."""
+    d = Path(cfg.processed_dir)
+    if not all((d / f"{s}_data.parquet").exists() for s in SPLITS):
+        return False
+    try:
+        meta = json.loads((d / "preprocessors.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("config_hash") == _hash_config(cfg)
+
+
+def prepare_data(cfg: DatasetConfig) -> Path:
+    """Read, split, fit on train, encode every split and write them (see module docstring)."""
+    from adsim.models.readers import generate_synthetic, read_source
+
+    src = cfg.source
+    if src.type == "synthetic":
+        df, defaults = generate_synthetic(src)
+        frames = _split(df, cfg)
+    elif src.path is not None:
+        df, defaults = read_source(src, src.path)
+        frames = _split(df, cfg)
+    else:
+        frames = {}
+        for split, path in zip(SPLITS, (src.train_path, src.val_path, src.test_path)):
+            frames[split], defaults = read_source(src, path)  # type: ignore[arg-type]
+    roles = _resolve_roles(cfg, defaults)
+    for name, part in frames.items():
+        if len(part) == 0:
+            raise DataError(
+                f"the {name} split is empty ({sum(map(len, frames.values()))} rows in all); give more"
+                " rows or change data.split fractions"
+            )
+    passthrough = [c for c in (roles["group"], roles["truth"]) if c]
+    pre = Preprocessor(
+        roles["labels"], roles["dense"], roles["sparse"],
+        [(s.name, s.sep, s.max_len) for s in cfg.sequences], cfg.min_count, roles["log1p"],
+        passthrough,
+    ).fit(frames["train"])
+    out = Path(cfg.processed_dir)
+    for name, part in frames.items():
+        enc = pre.transform(part, f"the {name} split")
+        write_with(out / f"{name}_data.parquet", lambda p, e=enc: e.to_parquet(p, index=False))
+    pre.save(out / "preprocessors.json", {
+        "config_hash": _hash_config(cfg), "group_column": roles["group"],
+        "truth_column": roles["truth"], "rows": {k: len(v) for k, v in frames.items()},
+    })
+    return out
+
+
+def load_preprocessor(processed_dir: str | Path) -> tuple[Preprocessor, dict[str, Any]]:
+    """The fitted preprocessor of a processed folder and its metadata (group/truth columns)."""
+    p = Path(processed_dir) / "preprocessors.json"
+    pre = Preprocessor.load(p)
+    meta = json.loads(p.read_text(encoding="utf-8"))
+    return pre, {k: meta.get(k) for k in ("group_column", "truth_column", "rows", "config_hash")}
+
+
+# ------------------------------------------------------------------------------------ arrays
+@dataclass
+class CTRData:
+    """One split as arrays (the trainer's input).
+
+    Attributes:
+        dense: ``(N, n_dense)`` float32.
+        sparse: ``(N, n_sparse)`` int64.
+        labels: ``(N, n_tasks)`` float32.
+        seq: ``(N, n_seq, L)`` int64, or None.
+        group: ``(N,)`` int64 group codes (GAUC/NDCG), or None.
+        truth: ``(N,)`` float64 true probability of the first task (synthetic data), or None.
+    """
+
+    dense: np.ndarray
+    sparse: np.ndarray
+    labels: np.ndarray
+    seq: np.ndarray | None = None
+    group: np.ndarray | None = None
+    truth: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @classmethod
+    def from_frame(
+        cls, df: pd.DataFrame, schema: ModelSchema, group: str | None = None, truth: str | None = None
+    ) -> CTRData:
+        """Arrays from an encoded frame (output of :meth:`Preprocessor.transform`)."""
+        n = len(df)
+        dense = df[list(schema.dense)].to_numpy(np.float32) if schema.dense else np.zeros((n, 0), np.float32)
+        names = [f.name for f in schema.sparse]
+        sparse = df[names].to_numpy(np.int64) if names else np.zeros((n, 0), np.int64)
+        seq = None
+        if schema.sequences:
+            seq = np.stack(
+                [df[[f"{s.name}:{i}" for i in range(s.max_len)]].to_numpy(np.int64) for s in schema.sequences],
+                axis=1,
+            )
+        labels = df[list(schema.tasks)].to_numpy(np.float32)
+        g = pd.factorize(df[group])[0].astype(np.int64) if group and group in df.columns else None
+        t = df[truth].to_numpy(np.float64) if truth and truth in df.columns else None
+        return cls(np.ascontiguousarray(dense), np.ascontiguousarray(sparse), labels, seq, g, t)
+
+
+def load_split(processed_dir: str | Path, split: str) -> tuple[CTRData, ModelSchema]:
+    """Load ``{split}_data.parquet`` of a processed folder as :class:`CTRData` and its schema."""
+    d = Path(processed_dir)
+    f = d / f"{split}_data.parquet"
+    if not f.exists():
+        raise DataError(f"{f} not found; run `adsim prepare-data CONFIG` (or `adsim train --prepare-data`)")
+    pre, meta = load_preprocessor(d)
+    schema = pre.schema()
+    data = CTRData.from_frame(pd.read_parquet(f), schema, meta["group_column"], meta["truth_column"])
+    if len(data) == 0:
+        raise DataError(f"{f} has no rows; prepare the data with more rows or other split fractions")
+    return data, schema
