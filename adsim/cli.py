@@ -47,6 +47,7 @@ def _register() -> dict[str, str]:
         "prepare-data": "adsim.models.cli:prepare_data_command",
         "train": "adsim.models.cli:train_command",
         "calibrate": "adsim.models.cli:calibrate_command",
+        "compare": "adsim.models.compare:compare_command",
     }
 
 

@@ -134,6 +134,8 @@ class EmbeddingConfig:
     """λ of the L2 penalty on the embedding rows used in the batch (see :func:`regularization_loss`)."""
     init_std: float = 1e-2
     """Embedding rows are initialised N(0, init_std²)."""
+    embed_dropout: float = 0.0
+    """Field dropout in training: a row's whole field vector is zeroed with this probability."""
 
     def __post_init__(self) -> None:
         from adsim.errors import ConfigError
@@ -144,6 +146,8 @@ class EmbeddingConfig:
             raise ConfigError(f"hash_buckets must be >= 2 or null, got {self.hash_buckets}")
         if self.hash_threshold < 1:
             raise ConfigError(f"hash_threshold must be >= 1, got {self.hash_threshold}")
+        if not 0 <= self.embed_dropout < 1:
+            raise ConfigError(f"embed_dropout must be in [0, 1), got {self.embed_dropout}")
         if self.l2_reg < 0:
             raise ConfigError(f"l2_reg must be >= 0, got {self.l2_reg}")
         if not callable(self.dim_rule):
@@ -173,6 +177,8 @@ class FeatureEmbedding(nn.Module):
     same size ``d`` live in one fused table, so a forward pass is one gather per distinct size.
     With ``adaptive_dim`` each field's ``d_f``-vector is mapped to the common ``D = embed_dim`` by a
     per-field linear projection ``P_f ∈ R^{d_f×D}`` (batched as one einsum per size).
+
+    ``embed_dropout`` zeroes whole field vectors in training (survivors scaled by 1/(1-p)).
 
     Sequence fields (``(B, n_seq, L)``, 0 = padding) are mean-pooled over their non-padding ids and
     appended after the sparse fields, so ``F = n_sparse + n_seq`` (``include_sequences=True``).
@@ -274,7 +280,7 @@ class FeatureEmbedding(nn.Module):
             cols = getattr(self, f"cols_{d}")
             if cols.numel():
                 rows = self._hash(sparse[:, cols], getattr(self, f"mod_{d}")) + getattr(self, f"off_{d}")
-                parts.append(table(rows))  # (B, F_d, d)
+                parts.append(_lookup(table, rows))  # (B, F_d, d)
                 if record:
                     self._used.append((table, rows))
             scols = getattr(self, f"scols_{d}")
@@ -282,11 +288,14 @@ class FeatureEmbedding(nn.Module):
                 ids = seq[:, scols]  # (B, S_d, L)
                 rows = self._hash(ids, getattr(self, f"smod_{d}")[:, None]) + getattr(self, f"soff_{d}")[:, None]
                 mask = (ids > 0).to(table.weight.dtype).unsqueeze(-1)  # (B, S_d, L, 1)
-                pooled = (table(rows) * mask).sum(2) / mask.sum(2).clamp(min=1.0)  # (B, S_d, d)
+                pooled = (_lookup(table, rows) * mask).sum(2) / mask.sum(2).clamp(min=1.0)  # (B, S_d, d)
                 parts.append(pooled)
                 if record:
                     self._used.append((table, rows[ids > 0]))
             e = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            if self.cfg.embed_dropout > 0 and self.training:
+                keep = torch.rand(e.shape[:2] + (1,), device=e.device) >= self.cfg.embed_dropout  # (B, F_d, 1)
+                e = e * keep.to(e.dtype) / (1.0 - self.cfg.embed_dropout)
             if self.project:
                 e = torch.einsum("bfd,fdo->bfo", e, self.proj[str(d)])  # (B, F_d, D)
             outs.append(e)
@@ -302,6 +311,11 @@ class FeatureEmbedding(nn.Module):
         for table, rows in self._used:
             total = total + table.weight[torch.unique(rows)].pow(2).sum()
         return self.cfg.l2_reg * total  # type: ignore[return-value]
+
+
+def _lookup(table: nn.Embedding, rows: torch.Tensor) -> torch.Tensor:
+    # index_select's backward is a scatter-add, faster on CPU than nn.Embedding's (see FieldEmbedding)
+    return table.weight.index_select(0, rows.reshape(-1)).view(*rows.shape, table.embedding_dim)
 
 
 class DenseFields(nn.Module):

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from _zoo_helpers import Synthetic, make_interaction_data
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = (REPO / "../shared/data").resolve()
-    if not path.is_dir():
-        pytest.skip(f"shared sample data not found at {path} (expected ../shared/data beside the repo)")
-    return path
+# ``shared_data`` (the real samples in ../shared/data) comes from tests/models/conftest.py
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,7 @@ def test_dense_fields_scale_one_vector_per_feature() -> None:
         ({"hash_buckets": 1}, "hash_buckets must be >= 2 or null, got 1"),
         ({"hash_threshold": 0}, "hash_threshold must be >= 1, got 0"),
         ({"l2_reg": -0.1}, "l2_reg must be >= 0, got -0.1"),
+        ({"embed_dropout": 1.0}, r"embed_dropout must be in \[0, 1\), got 1.0"),
         ({"dim_rule": (0, 0.25, 50)}, r"dim_rule must be \[a, p, cap\] with a > 0"),
         ({"dim_rule": (6, 0.25)}, r"dim_rule must be \[a, p, cap\]"),
     ],

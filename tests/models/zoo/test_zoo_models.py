@@ -65,7 +65,7 @@ def _with(cfg: dict, **extra: object) -> dict:
 
 EMBEDDING_VARIANTS = {
     "plain": {},
-    "adaptive-hashed-l2": {"adaptive_dim": True, "hash_buckets": 1000, "l2_reg": 1e-4},
+    "adaptive-hashed-l2-dropout": {"adaptive_dim": True, "hash_buckets": 1000, "l2_reg": 1e-4, "embed_dropout": 0.1},
 }
 
 
