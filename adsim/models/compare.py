@@ -195,12 +195,14 @@ def train_and_score(
     t0 = time.perf_counter()
     z = Trainer.predict_logits(model, tensors, bs)[:, 0]
     infer_s = time.perf_counter() - t0
+    y = test.labels[:, 0]
+    extra = {}
     if cfg.negative_sampling is not None:
         from adsim.models.losses import recalibrate_logit
 
+        extra["ece_uncorrected"] = ece(y, 0.5 * (1.0 + np.tanh(0.5 * z)), cfg.n_bins)
         z = recalibrate_logit(z, cfg.negative_sampling)
     p = 0.5 * (1.0 + np.tanh(0.5 * z))
-    y = test.labels[:, 0]
     rates = [h["rows_per_s"] for h in result.history if np.isfinite(h["rows_per_s"])]
     row = {
         "model": entry.row_label, "name": entry.name,
@@ -209,6 +211,7 @@ def train_and_score(
         "train_rows_per_s": float(np.mean(rates)) if rates else None,
         "infer_rows_per_s": len(test) / infer_s if infer_s > 0 else None,
         "epochs": len(result.history), "best_epoch": result.best_epoch, "fit_seconds": fit_s,
+        "train_rows": len(train), **extra,
     }
     return row, p
 
