@@ -52,13 +52,15 @@ class LinearPart(nn.Module):
     """First-order term ``w_0 + Σ_f w_{f, x_f} + w_dense·x_dense`` per task: ``(B, T)``.
 
     The sparse weights are a ``T``-dimensional embedding that honours hashing and shared tables
-    (never an adaptive size).
+    (never an adaptive size, no field dropout).
     """
 
     def __init__(self, schema: ModelSchema, cfg: EmbeddingConfig) -> None:
         super().__init__()
         t = schema.n_tasks
-        self.weights = FeatureEmbedding(schema, EmbeddingConfig.of(cfg, embed_dim=t, adaptive_dim=False))
+        self.weights = FeatureEmbedding(
+            schema, EmbeddingConfig.of(cfg, embed_dim=t, adaptive_dim=False, embed_dropout=0.0)
+        )
         self.dense = nn.Linear(schema.n_dense, t, bias=False) if schema.n_dense else None
         self.bias = nn.Parameter(torch.zeros(t))
 
