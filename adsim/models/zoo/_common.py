@@ -34,10 +34,6 @@ class FieldInputs(nn.Module):
         self.dense = DenseFields(schema.n_dense, cfg.embed_dim, cfg.init_std) if dense_as_fields and schema.n_dense else None
         self.dim = cfg.embed_dim
         self.n_fields = self.sparse.n_fields + (schema.n_dense if self.dense is not None else 0)
-        if self.n_fields == 0:
-            from adsim.errors import ConfigError
-
-            raise ConfigError("the model schema has no sparse, sequence or dense fields to embed")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         parts = []
@@ -45,6 +41,8 @@ class FieldInputs(nn.Module):
             parts.append(self.sparse(batch.get("sparse"), batch.get("seq")))  # (B, F_s, D)
         if self.dense is not None:
             parts.append(self.dense(batch["dense"]))  # (B, n_dense, D)
+        if not parts:  # nothing to embed (e.g. only dense features kept apart by the model)
+            return torch.zeros(_batch_size(batch), 0, self.dim, device=self.sparse.inv_order.device)
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # (B, F, D)
 
 

@@ -224,3 +224,25 @@ INVALID = [
 def test_invalid_configs(name: str, cfg: dict, message: str) -> None:
     with pytest.raises((ConfigError, ValueError), match=message.replace("[", r"\[").replace("(", r"\(")):
         build_model(name, _schema(1), **cfg)
+
+
+EDGE_SCHEMAS = {
+    "dense-only": ModelSchema(dense=("a", "b")),
+    "sparse-only": ModelSchema(sparse=(SparseField("x", 5), SparseField("y", 7))),
+    "sequences-only": ModelSchema(sequences=(SequenceField("h", 9, 4), SequenceField("g", 9, 4))),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+@pytest.mark.parametrize("schema_key", list(EDGE_SCHEMAS))
+def test_every_model_handles_partial_schemas(schema_key: str) -> None:
+    schema = EDGE_SCHEMAS[schema_key]
+    g = torch.Generator().manual_seed(0)
+    batch = {"dense": torch.randn(3, schema.n_dense, generator=g),
+             "sparse": torch.randint(0, 5, (3, schema.n_sparse), generator=g),
+             "seq": torch.randint(0, 9, (3, len(schema.sequences), 4), generator=g)}
+    for name in available_models():
+        model = build_model(name, schema, **({"base": "dcnv2"} if name == "fgn" else {}))
+        out = model(batch)
+        assert out.shape == (3,) and torch.isfinite(out).all(), name
+        out.sum().backward()
