@@ -181,3 +181,29 @@ def test_negative_downsampling_at_ten_percent_on_400k_rows(tmp_path: Path) -> No
     full, ds = _downsampling_ece(tmp_path, 400_000, 0.1)
     assert abs(ds["ece"] - full["ece"]) <= 0.005, (full["ece"], ds["ece"])
     assert ds["auc"] > full["auc"] - 0.01
+
+
+@pytest.mark.parametrize("loss", [{"name": "focal", "options": {"gamma": 2}}, {"name": "hard_negative"},
+                                  {"name": "class_balanced"}])
+def test_compare_trainer_uses_the_configured_loss_and_embedding_l2(loss: dict, real_splits: dict) -> None:
+    import torch.nn.functional as F
+
+    from adsim.models.compare import _build_loss, _zoo_trainer_cls
+    from adsim.models.layers import regularization_loss
+    from adsim.models.zoo import build_model
+
+    train, val, test, schema = real_splits["criteo"]
+    cfg = parse_config({"data": {"source": {"type": "synthetic"}}, "models": [{"name": "fm"}], "loss": loss,
+                        "train": {"progress": False, "tensorboard": False}}, CompareConfig)
+    loss_fn = _build_loss(cfg.loss, train)
+    model = build_model("fm", schema, embed_dim=4, l2_reg=0.1, init_std=0.5)
+    trainer = _zoo_trainer_cls()(model, cfg.train, None, loss_fn=loss_fn)
+    batch = {"dense": torch.from_numpy(train.dense[:64]), "sparse": torch.from_numpy(train.sparse[:64])}
+    y = torch.tensor(train.labels[:64])
+    model.train()
+    logits = model(batch)
+    got = trainer._loss(logits, y, 0.0)
+    reg = regularization_loss(model)
+    assert reg.item() > 0
+    assert torch.allclose(got, loss_fn(logits.reshape(y.shape), y) + reg)
+    assert not torch.allclose(got, F.binary_cross_entropy_with_logits(logits.reshape(y.shape), y) + reg)
