@@ -58,7 +58,7 @@ def cli() -> None:
 
 
 @cli.command("run")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: runs/<scenario name>).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
@@ -81,7 +81,7 @@ def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: b
 
 
 @cli.command("validate")
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=click.Path(path_type=Path))
 def validate_command(scenario: Path) -> None:
     """Check a scenario file without running it."""
     from adsim.config import load_scenario

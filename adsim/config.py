@@ -208,6 +208,21 @@ class Scenario(StrictModel):
     candidates: list[PolicyConfig] = Field(min_length=1, description="Policies to evaluate.")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
+    @field_validator("logging_policy")
+    @classmethod
+    def _logger_needs_no_training(cls, v: Any) -> Any:
+        if isinstance(v, ThompsonPolicyConfig):
+            raise ValueError(
+                "type 'thompson' learns from a training log, which the logging policy does not"
+                " have; use softmax, epsilon_greedy or uniform"
+            )
+        if getattr(v, "model", None) == "fitted":
+            raise ValueError(
+                "model 'fitted' learns from a training log, which the logging policy does not"
+                " have; use model: noisy_truth or truth"
+            )
+        return v
+
     @field_validator("candidates")
     @classmethod
     def _unique_names(cls, v: list[Any]) -> list[Any]:
@@ -284,6 +299,13 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(cleaned)
 
 
+def _num(v: Any) -> Any:
+    """1.0 -> 1 so bounds read as written in the schema."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return int(v)
+    return v
+
+
 def _describe_error(err: dict[str, Any]) -> str:
     etype = err["type"]
     ctx = err.get("ctx") or {}
@@ -301,7 +323,8 @@ def _describe_error(err: dict[str, Any]) -> str:
     if etype == "value_error":
         return str(ctx.get("error", err["msg"]))
     template = _MESSAGES.get(etype)
-    msg = template.format(**ctx) if template else err["msg"]
+    nice = {k: _num(v) for k, v in ctx.items()}
+    msg = template.format(**nice) if template else err["msg"]
     if etype != "missing" and not isinstance(given, (dict, list)):
         msg += f", got {given!r}"
     return msg

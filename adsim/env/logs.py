@@ -75,7 +75,7 @@ class BanditLog:
             frac = np.flatnonzero(self.action != np.round(self.action))
             if frac.size:
                 raise DataError(
-                    f"column 'action': {self.action[frac[0]]!r} at row {frac[0]} is not an integer"
+                    f"column 'action': {float(self.action[frac[0]])!r} at row {frac[0]} is not an integer"
                 )
         if self.action.dtype.kind not in "iuf":
             raise DataError(f"column 'action' must hold integers, found dtype {self.action.dtype}")
@@ -93,7 +93,7 @@ class BanditLog:
         bad = np.flatnonzero((self.pscore <= 0) | (self.pscore > 1))
         if bad.size:
             raise DataError(
-                f"column 'pscore' must be in (0, 1], found {self.pscore[bad[0]]!r} at row {bad[0]}"
+                f"column 'pscore' must be in (0, 1], found {float(self.pscore[bad[0]])!r} at row {bad[0]}"
             )
         if self.position is not None:
             self.position = np.asarray(self.position)

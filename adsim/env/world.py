@@ -122,7 +122,8 @@ class World:
             dist = policy.action_dist(ctx)
             actions = policy.sample_from(dist, rng)
             reward, q_all = self.simulate(ctx, actions, rng)
-            parts.append((ctx, actions, reward, dist[np.arange(n), actions], q_all))
+            pscore = np.minimum(dist[np.arange(n), actions], 1.0)  # float round-off above 1
+            parts.append((ctx, actions, reward, pscore, q_all))
         ctx = Contexts(
             self.spec,
             np.concatenate([p[0].user_id for p in parts]),

@@ -226,6 +226,17 @@ class Trainer:
         if path is None or not path.exists():
             return None
         st = torch.load(path, map_location="cpu", weights_only=True)
+        ignore = {"progress", "tensorboard", "num_threads", "device", "eval_batch_size"}
+        saved = {k: v for k, v in st["train_config"].items() if k not in ignore}
+        now = {k: v for k, v in self.cfg.model_dump(mode="json").items() if k not in ignore}
+        changed = sorted(k for k in now if saved.get(k) != now[k])
+        if changed:
+            from adsim.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot resume {path}: train.{changed[0]} changed since the run started"
+                f" ({saved.get(changed[0])!r} -> {now[changed[0]]!r}); restore it or start a new run"
+            )
         self.model.load_state_dict(st["model"])
         self.optimizer.load_state_dict(st["optimizer"])
         if self.scheduler is not None and st["scheduler"] is not None:

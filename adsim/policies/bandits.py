@@ -166,5 +166,5 @@ class LogisticThompsonPolicy(BanditPolicy):
             scores = np.einsum("nd,mkd->nmk", xs, self._draws)  # (n, M, K)
             best = scores.argmax(axis=2)  # (n, M)
             rows = np.repeat(np.arange(xs.shape[0]), m)
-            np.add.at(out[start : start + chunk], (rows, best.ravel()), 1.0 / m)
-        return out
+            np.add.at(out[start : start + chunk], (rows, best.ravel()), 1.0)
+        return out / m

@@ -68,10 +68,10 @@ def test_train_writes_run_folder(tmp_path: Path, tiny_run_config: dict, capsys) 
 
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path: Path, tiny_run_config: dict) -> None:
     cfg = tiny_run_config
-    cfg["data"]["source"]["n_rows"] = 24000
     cfg["model"]["options"].update(dropout=0.1, embed_dropout=0.05)
-    cfg["train"].update(epochs=3, swa_epochs=1, label_smoothing=0.02, accumulation_steps=2,
-                        checkpoint_every=7, patience=5)
+    # 4800 training rows / 128 = 38 micro-batches per epoch; the first resume point is batch 8
+    cfg["train"].update(epochs=2, batch_size=128, swa_epochs=1, label_smoothing=0.02,
+                        accumulation_steps=2, checkpoint_every=4, patience=5)
     path = _write(tmp_path, cfg)
     killed = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -207,3 +207,25 @@ def test_cli_missing_config_and_run(tmp_path: Path, capsys) -> None:
 def test_prepare_data_command(tmp_path: Path, tiny_run_config: dict, capsys) -> None:
     assert main(["prepare-data", str(_write(tmp_path, tiny_run_config))]) == 0
     assert "train 4800, val 600, test 600 rows" in capsys.readouterr().out
+
+
+def test_resume_refuses_changed_config(tmp_path: Path) -> None:
+    from adsim.errors import ConfigError
+
+    data, schema = _tiny_data(600)
+    cfg = TrainConfig(epochs=1, batch_size=256, progress=False)
+    Trainer(build_model("deepfm", schema, embed_dim=2, hidden=(4,)), cfg, tmp_path).fit(data, data)
+    again = Trainer(build_model("deepfm", schema, embed_dim=2, hidden=(4,)),
+                    cfg.model_copy(update={"lr": 0.5}), tmp_path)
+    with pytest.raises(ConfigError, match=r"train.lr changed since the run started \(0.001 -> 0.5\)"):
+        again.fit(data, data, resume=True)
+
+
+@pytest.mark.slow
+def test_torch_compile_trains() -> None:
+    data, schema = _tiny_data()
+    torch.manual_seed(0)
+    model = build_model("deepfm", schema, embed_dim=4, hidden=(16,))
+    cfg = TrainConfig(epochs=2, batch_size=128, lr=0.01, progress=False, compile=True)
+    res = Trainer(model, cfg).fit(data, _tiny_data(1000, 1)[0])
+    assert res.history[-1]["val_auc"] > 0.7

@@ -63,6 +63,9 @@ class DeepFM(nn.Module):
         self.embed = FieldEmbedding(schema, cfg.embed_dim, cfg.init_std, cfg.embed_dropout)
         self.first_order = FieldEmbedding(schema, 1, cfg.init_std)
         self.dense_linear = nn.Linear(nd, t) if nd else None
+        if self.dense_linear is not None:  # a linear model starts at 0, not at a random slope
+            nn.init.zeros_(self.dense_linear.weight)
+            nn.init.zeros_(self.dense_linear.bias)
         self.dense_embed = (
             nn.Parameter(torch.randn(nd, cfg.embed_dim) * cfg.init_std) if cfg.dense_fields and nd else None
         )

@@ -1,0 +1,1 @@
+"""Experiments: scenario → results (runner), leaderboards, plots and reports."""
