@@ -132,7 +132,7 @@ def test_adsim_compare_prints_and_writes_one_table(tmp_path: Path, capsys) -> No
         ({"models": [{"name": "nope"}]}, "unknown model 'nope'"),
         ({"models": [{"name": "fm", "options": {"depth": 3}}]}, "model 'fm' has no option 'depth'"),
         ({"models": [{"name": "dcnv2", "options": {"structure": "x"}}]}, "structure must be 'stacked' or 'parallel'"),
-        ({"negative_sampling": 0}, "negative_sampling: must be > 0.0, got 0"),
+        ({"negative_sampling": 0}, "negative_sampling: must be > 0, got 0"),
         ({"loss": {"name": "dice"}}, "loss.name: must be one of 'bce', 'focal', 'class_balanced' or 'hard_negative', got 'dice'"),
         ({"loss": {"name": "focal", "options": {"gamma": -1}}}, "focal gamma must be >= 0"),
     ],
