@@ -52,6 +52,7 @@ def _register() -> dict[str, str]:
         "predict": "adsim.serving.cli:predict_command",
         "export": "adsim.serving.cli:export_command",
         "world-loop": "adsim.experiments.world_loop:world_loop_command",
+        "compare": "adsim.models.compare:compare_command",
     }
 
 

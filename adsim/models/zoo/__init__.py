@@ -24,6 +24,14 @@ MODULES: dict[str, str] = {
     "mmoe": "adsim.models.zoo.mmoe",
     "ple": "adsim.models.zoo.ple",
     "multitask_transformer": "adsim.models.zoo.multitask_transformer",
+    "lr": "adsim.models.zoo.lr",
+    "fm": "adsim.models.zoo.fm",
+    "xdeepfm": "adsim.models.zoo.xdeepfm",
+    "dcnv2": "adsim.models.zoo.dcnv2",
+    "autoint": "adsim.models.zoo.autoint",
+    "fibinet": "adsim.models.zoo.fibinet",
+    "dlrm": "adsim.models.zoo.dlrm",
+    "fgn": "adsim.models.zoo.fgn",
 }
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
