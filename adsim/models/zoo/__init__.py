@@ -13,26 +13,32 @@ from typing import Any
 
 from adsim.models.schema import ModelSchema
 
-__all__ = ["register", "build_model", "available_models", "MODULES"]
+__all__ = ["register", "build_model", "available_models", "MODULES", "MULTITASK"]
 
 #: name -> module that defines it (imported on first use, keeps `import adsim` light)
 MODULES: dict[str, str] = {
-    "deepfm": "adsim.models.zoo.deepfm",
-    # multi-task (issue 8)
-    "shared_bottom": "adsim.models.zoo.shared_bottom",
-    "esmm": "adsim.models.zoo.esmm",
-    "mmoe": "adsim.models.zoo.mmoe",
-    "ple": "adsim.models.zoo.ple",
-    "multitask_transformer": "adsim.models.zoo.multitask_transformer",
+    # single-task feature-interaction models (issue 7); all also accept several tasks
     "lr": "adsim.models.zoo.lr",
     "fm": "adsim.models.zoo.fm",
+    "deepfm": "adsim.models.zoo.deepfm",
     "xdeepfm": "adsim.models.zoo.xdeepfm",
     "dcnv2": "adsim.models.zoo.dcnv2",
     "autoint": "adsim.models.zoo.autoint",
     "fibinet": "adsim.models.zoo.fibinet",
     "dlrm": "adsim.models.zoo.dlrm",
     "fgn": "adsim.models.zoo.fgn",
+    # multi-task architectures (issue 8)
+    "shared_bottom": "adsim.models.zoo.shared_bottom",
+    "esmm": "adsim.models.zoo.esmm",
+    "mmoe": "adsim.models.zoo.mmoe",
+    "ple": "adsim.models.zoo.ple",
+    "multitask_transformer": "adsim.models.zoo.multitask_transformer",
 }
+
+#: the architectures built for several tasks (tested in tests/models/multitask)
+MULTITASK: frozenset[str] = frozenset(
+    {"shared_bottom", "esmm", "mmoe", "ple", "multitask_transformer"}
+)
 
 _REGISTRY: dict[str, tuple[type, type]] = {}
 
@@ -48,7 +54,14 @@ def register(name: str, config_cls: type) -> Callable[[type], type]:
     return deco
 
 
-def available_models() -> list[str]:
+def available_models(kind: str = "all") -> list[str]:
+    """Registered names: ``kind`` = ``"all"``, ``"single"`` (interaction models) or ``"multitask"``."""
+    if kind == "single":
+        return sorted(set(MODULES) - MULTITASK)
+    if kind == "multitask":
+        return sorted(MULTITASK)
+    if kind != "all":
+        raise ValueError(f"kind must be 'all', 'single' or 'multitask', got {kind!r}")
     return sorted(MODULES)
 
 

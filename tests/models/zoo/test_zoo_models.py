@@ -31,7 +31,7 @@ SMALL: dict[str, tuple[str, dict]] = {
 
 
 def test_every_registered_model_is_tested() -> None:
-    assert set(available_models()) == {name for name, _ in SMALL.values()}
+    assert set(available_models("single")) == {name for name, _ in SMALL.values()}
 
 
 def _schema(n_tasks: int) -> ModelSchema:
@@ -241,7 +241,7 @@ def test_every_model_handles_partial_schemas(schema_key: str) -> None:
     batch = {"dense": torch.randn(3, schema.n_dense, generator=g),
              "sparse": torch.randint(0, 5, (3, schema.n_sparse), generator=g),
              "seq": torch.randint(0, 9, (3, len(schema.sequences), 4), generator=g)}
-    for name in available_models():
+    for name in available_models("single"):
         model = build_model(name, schema, **({"base": "dcnv2"} if name == "fgn" else {}))
         out = model(batch)
         assert out.shape == (3,) and torch.isfinite(out).all(), name
