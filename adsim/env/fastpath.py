@@ -1,0 +1,152 @@
+"""Throughput kernels for the AuctionGym-style second-price world and a GSP market.
+
+:class:`SecondPriceOracleSim` simulates AuctionGym's ``SP_Oracle`` setting (Jeunen et al., 2022,
+"Learning from first-price auctions", AuctionGym): ``n_agents`` truthful bidders, each with
+``n_items`` ads (N(0, I) embeddings ``e`` and log-normal values ``v``); every round draws a
+Gaussian context ``x ~ N(0, I_d)`` and ``n_participants = 2`` distinct agents uniformly at random.
+Each participant picks the ad maximising ``v_j · σ(x·e_j)`` and bids that (truthful, exact CTR),
+the higher bid wins the single slot and pays the lower one (Vickrey 1961), and the impression is
+clicked with probability ``σ(x·e_j*)``.
+
+What makes it fast (plain numpy, one thread, float32):
+
+* rounds are i.i.d., so instead of drawing a pair per round the kernel draws how many rounds each
+  of the 15 unordered pairs gets (one multinomial) and simulates each pair's rounds as a block —
+  the same distribution, with no per-round gathers and only the two participants' 24 ads;
+* items live on rows, rounds on columns (``(24, m)``), so per-item reductions are row-wise;
+* ``argmax_j v_j σ(z_j) = argmin_j g_j`` with ``g_j = (1 + e^{-z_j}) / v_j = 1/v_j +
+  e^{-z_j - log v_j}``: one ``exp`` per ad with ``log v`` folded into the affine map, no division;
+  the bid is ``1/g*``, the winner's CTR ``1/(v* g*)``, the price ``1/max(g*_a, g*_b)``;
+* every buffer is preallocated and every ufunc writes in place (``out=``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+__all__ = ["SecondPriceOracleSim", "SimTotals"]
+
+
+@dataclass
+class SimTotals:
+    """Running totals of a simulation (per agent arrays have length ``n_agents``)."""
+
+    n_rounds: int = 0
+    revenue: float = 0.0
+    clicks: float = 0.0
+    wins: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    spend: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class SecondPriceOracleSim:
+    """AuctionGym ``SP_Oracle``-style second-price world (see the module docstring).
+
+    Args:
+        rng: generator for the agents' ads (embeddings N(0, 1), values log-normal(0.1, 0.2)).
+        n_agents: bidders (6 in SP_Oracle).
+        n_items: ads per bidder (12).
+        dim: context / embedding dimension (5).
+        chunk: rounds per block (buffers are sized for it; keeps the working set in cache).
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        n_agents: int = 6,
+        n_items: int = 12,
+        dim: int = 5,
+        chunk: int = 16_384,
+    ) -> None:
+        self.n_agents, self.n_items, self.dim, self.chunk = n_agents, n_items, dim, chunk
+        self.emb = rng.standard_normal((n_agents, n_items, dim))
+        self.values = rng.lognormal(0.1, 0.2, (n_agents, n_items))
+        self.pairs = list(combinations(range(n_agents), 2))
+        self._pair_p = np.full(len(self.pairs), 1.0 / len(self.pairs))
+        two = 2 * n_items
+        self._w = []  # per pair: (two, dim) weights of -z, (two,) offsets, 1/v and v rows
+        for a, b in self.pairs:
+            e = np.concatenate([self.emb[a], self.emb[b]])  # (24, d)
+            v = np.concatenate([self.values[a], self.values[b]])
+            self._w.append((
+                (-e).astype(np.float32),
+                (-np.log(v)).astype(np.float32)[:, None],
+                (1.0 / v).astype(np.float32)[:, None],
+                v.astype(np.float32),
+            ))
+        m = chunk
+        self._ctx = np.empty(dim * m, np.float32)  # flat: sliced per block, kept contiguous
+        self._z = np.empty(two * m, np.float32)
+        self._tmp = np.empty(two * m, np.float32)
+        self._best = np.empty(2 * m, np.float32)
+        self._vbest = np.empty(2 * m, np.float32)
+        self._mask = np.empty(m, bool)
+        self._u = np.empty(m, np.float32)
+        self._f = np.empty(m, np.float32)
+        self._g = np.empty(m, np.float32)
+
+    def simulate(self, n_rounds: int, rng: np.random.Generator) -> SimTotals:
+        """Simulate ``n_rounds`` rounds; returns revenue, clicks and per-agent wins/spend."""
+        tot = SimTotals(
+            wins=np.zeros(self.n_agents), spend=np.zeros(self.n_agents)
+        )
+        done = 0
+        while done < n_rounds:
+            n = min(self.chunk, n_rounds - done)
+            counts = rng.multinomial(n, self._pair_p)
+            for p, m in enumerate(counts.tolist()):
+                if m:
+                    self._pair_block(p, m, rng, tot)
+            done += n
+        tot.n_rounds = n_rounds
+        return tot
+
+    def _pair_block(self, p: int, m: int, rng: np.random.Generator, tot: SimTotals) -> None:
+        w, off, inv_v, v = self._w[p]
+        k, d = self.n_items, self.dim
+        ctx = self._ctx[: d * m].reshape(d, m)
+        z = self._z[: 2 * k * m].reshape(2 * k, m)
+        tmp = self._tmp[: 2 * k * m].reshape(2 * k, m)
+        rng.standard_normal(dtype=np.float32, out=ctx)
+        # z = -x·e - log v  (rows: the two participants' 24 ads)
+        np.multiply(w[:, 0:1], ctx[0], out=z)
+        for j in range(1, d):
+            np.multiply(w[:, j : j + 1], ctx[j], out=tmp)
+            z += tmp
+        z += off
+        np.exp(z, out=z)
+        z += inv_v  # g_j = (1 + e^{-x·e_j}) / v_j ; the best ad minimises g
+        best, vbest = self._best[: 2 * m].reshape(2, m), self._vbest[: 2 * m].reshape(2, m)
+        mask = self._mask[:m]
+        for side in (0, 1):
+            rows = z[side * k : (side + 1) * k]
+            bs, vb = best[side], vbest[side]
+            bs[:] = rows[0]
+            vb.fill(v[side * k])
+            for j in range(1, k):
+                np.less(rows[j], bs, out=mask)
+                np.minimum(bs, rows[j], out=bs)
+                np.copyto(vb, v[side * k + j], where=mask)
+        ga, gb = best[0], best[1]
+        a_wins = np.less_equal(ga, gb, out=mask)  # higher bid 1/g wins; ties to the first agent
+        g_win = np.minimum(ga, gb, out=self._g[:m])
+        g_lose = np.maximum(ga, gb, out=self._f[:m])
+        price = np.reciprocal(g_lose, out=g_lose)  # second price = the lower bid
+        revenue = float(price.sum(dtype=np.float64))
+        spend_a = float(np.dot(price, a_wins.astype(np.float32)))
+        n_a = int(np.count_nonzero(a_wins))
+        # click iff u < σ(z*) = 1 / (v* g*)  ⇔  u · v* · g* < 1
+        np.copyto(vbest[0], vbest[1], where=~a_wins)
+        u = rng.random(dtype=np.float32, out=self._u[:m])
+        u *= vbest[0]
+        u *= g_win
+        clicks = int(np.count_nonzero(u < 1.0))
+        a, b = self.pairs[p]
+        tot.revenue += revenue
+        tot.clicks += clicks
+        tot.wins[a] += n_a
+        tot.wins[b] += m - n_a
+        tot.spend[a] += spend_a
+        tot.spend[b] += revenue - spend_a
