@@ -44,6 +44,7 @@ def _register() -> dict[str, str]:
     """Commands defined in other modules: ``name -> "module:attribute"`` (one line each)."""
     return {
         # "ope": "adsim.estimators.cli:ope_command",
+        "train-rl": "adsim.policies.cli:train_rl_command",
     }
 
 

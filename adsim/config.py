@@ -348,6 +348,13 @@ class RLTrainConfig(StrictModel):
     action_type: Literal["scale", "dual"] = Field(
         default="scale", description="What the action sets: log bid scale or dual variable."
     )
+    max_scale: float = Field(
+        default=16.0, gt=1.0, le=1e6, description="action_type scale: bid = value × max_scale^a."
+    )
+    max_dual: float = Field(
+        default=30.0, gt=0.0, le=1e6,
+        description="action_type dual: bid = value / (1 + λ), λ = max_dual × (a + 1) / 2.",
+    )
     n_bins: int = Field(
         default=11, ge=2, le=1001, description="DQN only: discrete actions evenly over [-1, 1]."
     )
