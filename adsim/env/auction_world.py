@@ -20,7 +20,7 @@ Units: with ``ranking = bid`` bids and prices are per impression (charged when s
 
 For the hindsight oracle (:func:`adsim.env.oracle.hindsight_optimal`) each step also records, per
 campaign and request, the expected value of each slot and the expected cost of taking it given
-everyone else's submitted bids (see :func:`slot_costs`).
+everyone else's bids as the auctions saw them (see :func:`slot_costs`).
 """
 
 from __future__ import annotations
@@ -225,10 +225,15 @@ class AuctionWorld:
         clicks = np.zeros((n, n_c), bool)
         charge = np.zeros((n, n_c))
         active = np.ones(n_c, bool)
+        eff_bids = all_bids  # bids as each auction actually saw them (dropped-out campaigns at 0)
         start = 0
         while start < n:
             sub_bids = all_bids[start:].copy()
-            sub_bids[:, :n_c][:, ~active] = 0.0
+            if not active.all():
+                if eff_bids is all_bids:
+                    eff_bids = all_bids.copy()
+                sub_bids[:, :n_c][:, ~active] = 0.0
+                eff_bids[start:, :n_c][:, ~active] = 0.0
             out = run_auction(
                 sub_bids, cfg.mechanism, n_slots=cfg.n_slots, quality=all_w[start:],
                 reserve=reserve[start:], examination=self.theta,
@@ -287,7 +292,7 @@ class AuctionWorld:
             bidders[c].update(o)
         report = StepReport(step=k, n_requests=n, outcomes=outcomes)
         if self.record_hindsight:
-            self._hindsight(report, all_bids * all_w, reserve, ctr, vpc, eligible)
+            self._hindsight(report, eff_bids * all_w, reserve, ctr, vpc, eligible)
         return report
 
     def _hindsight(

@@ -13,7 +13,8 @@ What makes it fast (plain numpy, one thread, float32):
 * rounds are i.i.d., so instead of drawing a pair per round the kernel draws how many rounds each
   of the 15 unordered pairs gets (one multinomial) and simulates each pair's rounds as a block —
   the same distribution, with no per-round gathers and only the two participants' 24 ads;
-* items live on rows, rounds on columns (``(24, m)``), so per-item reductions are row-wise;
+* items live on rows, rounds on columns (``(24, m)``), so per-item reductions are row-wise, and
+  the logits of a block are one ``(24, 6) @ (6, m)`` float32 product (log-values folded in);
 * ``argmax_j v_j σ(z_j) = argmin_j g_j`` with ``g_j = (1 + e^{-z_j}) / v_j = 1/v_j +
   e^{-z_j - log v_j}``: one ``exp`` per ad with ``log v`` folded into the affine map, no division;
   the bid is ``1/g*``, the winner's CTR ``1/(v* g*)``, the price ``1/max(g*_a, g*_b)``;
@@ -71,15 +72,15 @@ class SecondPriceOracleSim:
             e = np.concatenate([self.emb[a], self.emb[b]])  # (24, d)
             v = np.concatenate([self.values[a], self.values[b]])
             self._w.append((
-                (-e).astype(np.float32),
-                (-np.log(v)).astype(np.float32)[:, None],
+                # rows: -e_j and -log v_j (the affine map as one (24, d+1) matrix)
+                np.concatenate([-e, -np.log(v)[:, None]], axis=1).astype(np.float32),
+                None,
                 (1.0 / v).astype(np.float32)[:, None],
                 v.astype(np.float32),
             ))
         m = chunk
-        self._ctx = np.empty(dim * m, np.float32)  # flat: sliced per block, kept contiguous
+        self._ctx = np.empty((dim + 1) * m, np.float32)  # flat: sliced per block, contiguous
         self._z = np.empty(two * m, np.float32)
-        self._tmp = np.empty(two * m, np.float32)
         self._best = np.empty(2 * m, np.float32)
         self._vbest = np.empty(2 * m, np.float32)
         self._mask = np.empty(m, bool)
@@ -88,7 +89,19 @@ class SecondPriceOracleSim:
         self._g = np.empty(m, np.float32)
 
     def simulate(self, n_rounds: int, rng: np.random.Generator) -> SimTotals:
-        """Simulate ``n_rounds`` rounds; returns revenue, clicks and per-agent wins/spend."""
+        """Simulate ``n_rounds`` rounds; returns revenue, clicks and per-agent wins/spend.
+
+        The small (24 × 6) @ (6 × m) products run on one BLAS thread (threadpoolctl, when
+        available): splitting them over threads only adds synchronisation.
+        """
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            return self._simulate(n_rounds, rng)
+        with threadpool_limits(1, user_api="blas"):
+            return self._simulate(n_rounds, rng)
+
+    def _simulate(self, n_rounds: int, rng: np.random.Generator) -> SimTotals:
         tot = SimTotals(
             wins=np.zeros(self.n_agents), spend=np.zeros(self.n_agents)
         )
@@ -104,18 +117,14 @@ class SecondPriceOracleSim:
         return tot
 
     def _pair_block(self, p: int, m: int, rng: np.random.Generator, tot: SimTotals) -> None:
-        w, off, inv_v, v = self._w[p]
+        w, _, inv_v, v = self._w[p]
         k, d = self.n_items, self.dim
-        ctx = self._ctx[: d * m].reshape(d, m)
+        ctx = self._ctx[: (d + 1) * m].reshape(d + 1, m)
         z = self._z[: 2 * k * m].reshape(2 * k, m)
-        tmp = self._tmp[: 2 * k * m].reshape(2 * k, m)
-        rng.standard_normal(dtype=np.float32, out=ctx)
-        # z = -x·e - log v  (rows: the two participants' 24 ads)
-        np.multiply(w[:, 0:1], ctx[0], out=z)
-        for j in range(1, d):
-            np.multiply(w[:, j : j + 1], ctx[j], out=tmp)
-            z += tmp
-        z += off
+        rng.standard_normal(dtype=np.float32, out=self._ctx[: d * m])
+        ctx[d].fill(1.0)
+        # z = -x·e - log v  (rows: the two participants' 24 ads), one small matrix product
+        np.matmul(w, ctx, out=z)
         np.exp(z, out=z)
         z += inv_v  # g_j = (1 + e^{-x·e_j}) / v_j ; the best ad minimises g
         best, vbest = self._best[: 2 * m].reshape(2, m), self._vbest[: 2 * m].reshape(2, m)

@@ -76,6 +76,10 @@ def run_scenario(
     scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> RunResult:
     """Run ``scenario``; write its result files to ``out_dir`` (if given)."""
+    if scenario.auction is not None:  # an auction day (issue 3)
+        from adsim.experiments.auction_runner import run_auction_scenario
+
+        return run_auction_scenario(scenario, out_dir, progress)  # type: ignore[return-value]
     ev = scenario.evaluation
     streams = np.random.SeedSequence(scenario.seed).spawn(6)
     rng_world, rng_logger, rng_train, rng_eval, rng_policy, rng_online = (

@@ -1,0 +1,339 @@
+"""Gymnasium environments of the auction world.
+
+Importing this module registers two ids (or call :func:`adsim.env.register_envs`):
+
+* ``adsim/AdSelection-v0`` — :class:`AdSelectionEnv`, a contextual bandit: choose the ad for a user.
+* ``adsim/BudgetBidding-v0`` — :class:`BudgetBiddingEnv`, an advertiser bidding through a day
+  under a budget.
+
+``gymnasium.make("adsim.env.envs:adsim/BudgetBidding-v0")`` imports and registers in one go.
+``import adsim`` does not import gymnasium; only this module does.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from adsim.config import AuctionConfig, CampaignConfig, Scenario, TrafficConfig, WorldConfig
+from adsim.env.auction_world import AuctionWorld
+from adsim.env.world import World
+from adsim.policies.simple_bidders import ScaledBidder, make_bidder
+
+__all__ = ["AdSelectionEnv", "BudgetBiddingEnv", "register_envs", "ENV_IDS"]
+
+ENV_IDS = ("adsim/AdSelection-v0", "adsim/BudgetBidding-v0")
+
+
+def _world_config(world: WorldConfig | dict[str, Any] | None) -> WorldConfig:
+    if world is None:
+        return WorldConfig()
+    if isinstance(world, WorldConfig):
+        return world
+    from adsim.config import parse_config
+
+    return parse_config(dict(world), WorldConfig, source="world")
+
+
+class AdSelectionEnv(gym.Env):
+    """Contextual bandit: pick the ad to show to each arriving user.
+
+    Every step a user is drawn from the world's finite population; the agent picks one of the
+    ``K`` ads and is paid the click (or value × click) drawn from the world's exact click model.
+    Steps are independent, so the episode has no natural end.
+
+    ## Action space
+    ``Discrete(K)`` — the ad to show.
+
+    ## Observation space
+    ``Box(-10, 10, (n_dense + Σ vocab,), float32)``:
+
+    ======================== ===================================================
+    entries                  meaning
+    ======================== ===================================================
+    ``0 .. n_dense-1``       the user's dense features (standard normal, clipped to ±10)
+    then one block per field one-hot of the user's value of each sparse field
+    ======================== ===================================================
+
+    ## Rewards
+    1 for a click, 0 otherwise (``world.reward = value``: the ad's value per click × click).
+    ``info["expected_reward"]`` holds the exact expected reward of every ad for the current user
+    (shown before acting, for regret accounting — do not feed it to the agent).
+
+    ## Starting state
+    A user drawn uniformly from the population.
+
+    ## Episode end
+    Never terminates (a bandit has no terminal state); truncated after ``max_episode_steps``
+    (1000 when made through ``gymnasium.make``) by the TimeLimit wrapper.
+
+    ## Arguments
+    * ``world`` — a :class:`~adsim.config.WorldConfig` (or its dict); default the quickstart world.
+    * ``world_seed`` — seed of the world's structure (users, ads, click model); the traffic is
+      seeded by ``reset(seed=...)``.
+
+    ## Example
+    >>> import gymnasium as gym
+    >>> import adsim.env.envs  # registers the ids
+    >>> env = gym.make("adsim/AdSelection-v0", world={"n_users": 100, "n_ads": 4})
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape, info["expected_reward"].shape
+    ((16,), (4,))
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> terminated
+    False
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, world: WorldConfig | dict[str, Any] | None = None, world_seed: int = 0) -> None:
+        super().__init__()
+        cfg = _world_config(world)
+        self.world = World.from_config(cfg, np.random.default_rng(world_seed))
+        dim = self.world.spec.design_dim
+        # dense features are N(0, 1): the ±10 bounds (clipped) are never reached in practice
+        self.observation_space = spaces.Box(-10.0, 10.0, shape=(dim,), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.world.n_actions)
+        self._ctx = None
+        self._q: np.ndarray | None = None
+
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        self._ctx = self.world.sample_contexts(1, self.np_random)
+        self._q = self.world.expected_reward(self._ctx)[0]
+        obs = np.clip(self._ctx.design_matrix()[0], -10.0, 10.0).astype(np.float32)
+        return obs, {"expected_reward": self._q.copy(), "user_id": int(self._ctx.user_id[0])}
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        return self._observe()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._ctx is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be an ad in [0, {self.action_space.n}), got {action!r}")
+        a = np.array([int(action)])
+        reward, _ = self.world.simulate(self._ctx, a, self.np_random)
+        expected = float(self._q[int(action)])  # type: ignore[index]
+        obs, info = self._observe()
+        info["chosen_expected_reward"] = expected
+        return obs, float(reward[0]), False, False, info
+
+
+def _default_budget_auction() -> AuctionConfig:
+    return AuctionConfig(
+        mechanism="second_price",
+        campaigns=[CampaignConfig(name="agent", budget=50.0, value_per_click=1.0)],
+        traffic=TrafficConfig(n_requests=20_000, n_steps=48),
+    )
+
+
+class BudgetBiddingEnv(gym.Env):
+    """An advertiser paces a daily budget through a day of auctions.
+
+    The day is split into ``n_steps`` decision steps. At each step the agent sets how hard its
+    campaign bids for the step's whole batch of requests; the world runs every auction of the
+    step (against the market and any other campaigns with their configured bidders), charges
+    the agent (never past its budget) and reports the outcome.
+
+    ## Action space
+    ``Box(-1, 1, (1,), float32)``, one number ``a`` mapped to the step's bids on value ``v``:
+
+    ==================== ======================================= ==============================
+    ``action_type``      bid                                     ``a = 0`` means
+    ==================== ======================================= ==============================
+    ``"scale"`` (default) ``v · max_scale^a`` (log scale)         truthful bidding
+    ``"dual"``            ``v / (1 + λ)``, ``λ = max_dual·(a+1)/2`` ``λ = max_dual / 2``
+    ==================== ======================================= ==============================
+
+    ## Observation space
+    ``Box(0, 1, (6,), float32)``:
+
+    === ====================================================================================
+    0   share of the day left (1 at reset)
+    1   share of the budget left
+    2   expected share of the day's traffic still to come
+    3   last step's spend / budget
+    4   last step's win rate (impressions / bids)
+    5   last step's cost per unit of expected value, divided by 10 and clipped to [0, 1]
+    === ====================================================================================
+
+    ## Rewards
+    The value the campaign realised in the step: clicks × value per click + conversions landed
+    in the step × value per conversion (``reward="expected"``: the expected value of the
+    impressions won, a lower-variance signal).
+
+    ## Starting state
+    Full budget at midnight; the day's traffic is drawn from the seeded generator.
+
+    ## Episode end
+    *Terminated* when the day is over or the budget is spent (both part of the task: time and
+    budget are in the observation). The env never truncates; a TimeLimit wrapper may.
+    With ``hindsight=True`` the final ``info`` carries ``hindsight_value`` (the budget's
+    hindsight-optimal expected value, :func:`adsim.env.oracle.hindsight_optimal`) and
+    ``pct_of_optimal``.
+
+    ## Arguments
+    * ``scenario`` — path or :class:`~adsim.config.Scenario` with an ``auction`` section; or
+    * ``auction`` / ``world`` — configs (or dicts); default: one campaign, budget 50, 20k
+      requests in 48 steps, second price against a log-normal market.
+    * ``agent`` — index of the campaign the agent controls (others use their own bidders).
+    * ``action_type``, ``max_scale`` (default 4), ``max_dual`` (default 10), ``reward``,
+      ``hindsight``, ``world_seed``.
+
+    ## Example
+    >>> import gymnasium as gym
+    >>> import adsim.env.envs  # registers the ids
+    >>> env = gym.make("adsim/BudgetBidding-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> [float(x) for x in obs[:3]]
+    [1.0, 1.0, 1.0]
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> bool(terminated), info["step"]
+    (False, 1)
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        scenario: str | os.PathLike[str] | Scenario | None = None,
+        auction: AuctionConfig | dict[str, Any] | None = None,
+        world: WorldConfig | dict[str, Any] | None = None,
+        agent: int = 0,
+        action_type: str = "scale",
+        max_scale: float = 4.0,
+        max_dual: float = 10.0,
+        reward: str = "value",
+        hindsight: bool = False,
+        world_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        from adsim.config import load_scenario, parse_config
+
+        if scenario is not None:
+            scn = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+            if scn.auction is None:
+                raise ValueError("the scenario has no 'auction' section")
+            wcfg, acfg = scn.world, scn.auction
+        else:
+            wcfg = _world_config(world)
+            if auction is None:
+                acfg = _default_budget_auction()
+            elif isinstance(auction, AuctionConfig):
+                acfg = auction
+            else:
+                acfg = parse_config(dict(auction), AuctionConfig, source="auction")
+            scn = parse_config(
+                {"name": "env", "world": wcfg.model_dump(), "auction": acfg.model_dump()},
+                Scenario, source="env",
+            )
+        if action_type not in ("scale", "dual"):
+            raise ValueError(f"action_type must be 'scale' or 'dual', got {action_type!r}")
+        if reward not in ("value", "expected"):
+            raise ValueError(f"reward must be 'value' or 'expected', got {reward!r}")
+        if not 0 <= agent < len(acfg.campaigns):
+            raise ValueError(f"agent must index a campaign in [0, {len(acfg.campaigns)}), got {agent}")
+        if max_scale <= 1 or max_dual <= 0:
+            raise ValueError("max_scale must be > 1 and max_dual > 0")
+        self.agent, self.action_type, self.reward_type = agent, action_type, reward
+        self.max_scale, self.max_dual, self.hindsight = float(max_scale), float(max_dual), hindsight
+        ss = np.random.SeedSequence(world_seed).spawn(2)
+        world_obj = World.from_config(wcfg, np.random.default_rng(ss[0]))
+        self.auction = AuctionWorld(
+            world_obj, acfg, np.random.default_rng(ss[1]), record_hindsight=hindsight
+        )
+        self._agent_bidder = ScaledBidder(1.0)
+        self.bidders = [
+            self._agent_bidder if c == agent else make_bidder(cc.bidder)
+            for c, cc in enumerate(acfg.campaigns)
+        ]
+        budget = float(self.auction.campaigns.budgets[agent])
+        self._budget = budget if np.isfinite(budget) else np.inf
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(6,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self._reports: list[Any] = []
+        self._started = False
+
+    def _scale(self, a: float, values_ignored: None = None) -> float:
+        if self.action_type == "scale":
+            return float(self.max_scale**a)
+        lam = self.max_dual * (a + 1.0) / 2.0
+        return 1.0 / (1.0 + lam)
+
+    def _obs(self) -> np.ndarray:
+        aw, c = self.auction, self.agent
+        st = aw.state(c)
+        budget_left = 1.0 if not np.isfinite(self._budget) else st.remaining / self._budget
+        last = st.last
+        spend = win = cpv = 0.0
+        if last is not None:
+            spend = last.cost / self._budget if np.isfinite(self._budget) else 0.0
+            win = last.impressions / last.bids if last.bids else 0.0
+            cpv = last.cost / last.expected_value / 10.0 if last.expected_value > 0 else 0.0
+        obs = np.array(
+            [1.0 - st.time_frac, budget_left, 1.0 - st.elapsed_share, spend, win, cpv],
+            dtype=np.float64,
+        )
+        return np.clip(obs, 0.0, 1.0).astype(np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.auction.reset(self.np_random, self.bidders)
+        self._reports = []
+        self._started = True
+        return self._obs(), {"step": 0, "budget": self._budget}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (1,) or not np.isfinite(a[0]):
+            raise ValueError(f"action must be one finite number in [-1, 1], got {action!r}")
+        self._agent_bidder.scale = self._scale(float(np.clip(a[0], -1.0, 1.0)))
+        rep = self.auction.run_step(self.bidders)
+        if self.hindsight:
+            self._reports.append(rep)
+        out = rep.outcomes[self.agent]
+        reward = out.value if self.reward_type == "value" else out.expected_value
+        st = self.auction.state(self.agent)
+        spent_out = np.isfinite(self._budget) and st.remaining <= 1e-9 * self._budget
+        terminated = bool(self.auction.done or spent_out)
+        info: dict[str, Any] = {
+            "step": self.auction.clock.step, "cost": out.cost, "impressions": out.impressions,
+            "clicks": out.clicks, "conversions": out.conversions,
+            "expected_value": out.expected_value, "spent": st.spent, "bid_scale": self._agent_bidder.scale,
+        }
+        if terminated and self.hindsight:
+            from adsim.env.oracle import hindsight_optimal
+
+            v = np.concatenate([r.hindsight_values[self.agent] for r in self._reports])
+            c = np.concatenate([r.hindsight_costs[self.agent] for r in self._reports])
+            h = hindsight_optimal(v, c, self._budget)
+            got = sum(r.outcomes[self.agent].expected_value for r in self._reports)
+            info["hindsight_value"] = h.value
+            info["pct_of_optimal"] = 100.0 * got / h.value if h.value > 0 else float("nan")
+        if terminated:
+            self._started = False
+        return self._obs(), float(reward), terminated, False, info
+
+
+def register_envs() -> None:
+    """Register ``adsim/AdSelection-v0`` and ``adsim/BudgetBidding-v0`` (idempotent)."""
+    from gymnasium.envs.registration import register, registry
+
+    if ENV_IDS[0] not in registry:
+        register(id=ENV_IDS[0], entry_point="adsim.env.envs:AdSelectionEnv", max_episode_steps=1000)
+    if ENV_IDS[1] not in registry:
+        register(id=ENV_IDS[1], entry_point="adsim.env.envs:BudgetBiddingEnv")
+
+
+register_envs()
