@@ -126,8 +126,8 @@ def _hyperparameters(rl: Any, total: int) -> dict[str, Any]:
     """Small, CPU-friendly settings (episodes are ``n_steps`` decisions long)."""
     common: dict[str, Any] = {"learning_rate": rl.learning_rate, "policy_kwargs": {"net_arch": NET_ARCH}}
     if rl.algo == "ppo":
-        n = max(32, min(512, total))
-        return {**common, "n_steps": n, "batch_size": min(64, n), "n_epochs": 10, "gamma": 0.999}
+        n = 512 if total >= 512 else max(64, total // 64 * 64)  # a multiple of the minibatch
+        return {**common, "n_steps": n, "batch_size": 64, "n_epochs": 10, "gamma": 0.999}
     if rl.algo == "sac":
         return {**common, "learning_starts": min(500, total // 4), "buffer_size": max(total, 1000),
                 "batch_size": 64, "gamma": 0.999}
