@@ -302,7 +302,7 @@ class CPAPacingPolicyConfig(_BidderBase):
     type: Literal["cpa_pacing"]
     target_cpa: float = Field(gt=0.0, description="Target cost per conversion T.")
     step_size: float = Field(default=0.5, gt=0.0, le=100.0, description="Budget step size η.")
-    cpa_step_size: float = Field(default=0.5, gt=0.0, le=100.0, description="CPA step size η_μ.")
+    cpa_step_size: float = Field(default=2.0, gt=0.0, le=100.0, description="CPA step size η_μ.")
     lambda0: float = Field(default=1.0, ge=0.0, le=1e4, description="Initial λ.")
 
 

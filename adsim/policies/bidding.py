@@ -26,7 +26,8 @@ traffic still to come, ρ_t = (B − spent) · s_t / (1 − Σ_{τ<t} s_τ).
 * :class:`CPAPacingBidder` — budget and CPA constraints (Σ p ≤ B, Σ p ≤ T·Σ conversions), two
   multipliers: Lagrangian Σ x_i (v_i + μ T a_i − (1 + λ + μ) p_i) gives
   b_i = (v_i + μ T â_i)/(1 + λ + μ), â_i the expected conversions of winning request i; μ follows
-  μ ← max(0, μ − η_μ (T·conv_t − c_t)/ρ_t) (He et al. 2021, "A Unified Solution to Constrained
+  μ ← max(0, μ − η_μ (T·CONV − C)/max(T·CONV, C)), the relative CPA slack of the day so far
+  (the constraint binds on the day's totals) (He et al. 2021, "A Unified Solution to Constrained
   Bidding in Online Display Advertising", KDD).
 * :class:`TSLagrangianBidder` — does not know its CTR: a Bayesian logistic regression of
   P(click | impression, x) with a Laplace posterior (Chapelle & Li 2011) is updated online from
@@ -275,7 +276,7 @@ class CPAPacingBidder(_Paced):
     name = "cpa_pacing"
 
     def __init__(
-        self, target_cpa: float, step_size: float = 0.5, cpa_step_size: float = 0.5,
+        self, target_cpa: float, step_size: float = 0.5, cpa_step_size: float = 2.0,
         lambda0: float = 1.0, per_click: bool = False, target: str = "traffic",
         adaptive: bool = True,
     ) -> None:
@@ -285,8 +286,14 @@ class CPAPacingBidder(_Paced):
         self.target_cpa, self.per_click = float(target_cpa), per_click
         self.lam = _Multiplier(step_size, lambda0)
         self.mu = _Multiplier(cpa_step_size, 0.0)
+        self.cost, self.day_conversions = 0.0, 0
         self.clicks, self.conversions = 0, 0
         self.trace["mu"] = []
+
+    def reset(self) -> None:
+        """New day: the CPA constraint's running totals restart (p̂_cvr and λ, μ carry over)."""
+        super().reset()
+        self.cost, self.day_conversions = 0.0, 0
 
     @property
     def cvr_hat(self) -> float:
@@ -304,11 +311,15 @@ class CPAPacingBidder(_Paced):
         self.trace["mu"].append(self.mu.value)
         self.clicks += outcome.clicks
         self.conversions += outcome.conversions
+        self.cost += outcome.cost
+        self.day_conversions += outcome.conversions
+        allowed = self.target_cpa * self.day_conversions
+        scale = max(allowed, self.cost)
+        if scale > 0:  # relative CPA slack of the day so far, in [-1, 1]
+            self.mu.step((allowed - self.cost) / scale)
         g = self._gradient(outcome)
-        if g is None:
-            return
-        self.lam.step(g)
-        self.mu.step((self.target_cpa * outcome.conversions - outcome.cost) / self._rho)
+        if g is not None:
+            self.lam.step(g)
 
 
 class TSLagrangianBidder(_Paced):
