@@ -122,17 +122,31 @@ def _laplace_newton(
 ) -> tuple[np.ndarray, np.ndarray]:
     """MAP and Hessian of ``Σ log Bernoulli(y | σ(x·w)) − ½(w−m)ᵀP(w−m)`` by Newton's method.
 
-    Returns ``(w_MAP, H)`` with ``H = P + Σ p(1−p) x xᵀ`` at the MAP: the Laplace posterior
+    Newton steps are damped by a backtracking (Armijo) line search, so the iteration converges
+    from any start. Returns ``(w_MAP, H)`` with ``H = P + Σ p(1−p) x xᵀ`` at the MAP: the Laplace posterior
     N(w_MAP, H⁻¹) (Chapelle & Li 2011, Algorithm 3, with a full instead of diagonal precision).
     """
+    def objective(w: np.ndarray) -> float:
+        z = x @ w
+        r = w - prior_mean
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * r @ prior_prec @ r)
+
     w = w0.copy()
+    f = objective(w)
     for _ in range(steps):
         p = expit(x @ w)
         grad = x.T @ (p - y) + prior_prec @ (w - prior_mean)
         hess = (x * (p * (1 - p))[:, None]).T @ x + prior_prec
         step = cho_solve(cho_factor(hess), grad)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
+        t = 1.0  # backtracking line search: plain Newton can overshoot from a far start
+        while t > 1e-6:
+            f_new = objective(w - t * step)
+            if f_new <= f - 1e-4 * t * float(grad @ step):
+                break
+            t *= 0.5
+        w -= t * step
+        f = f_new
+        if np.max(np.abs(t * step)) < 1e-8:
             break
     p = expit(x @ w)
     return w, (x * (p * (1 - p))[:, None]).T @ x + prior_prec
