@@ -316,6 +316,10 @@ class TSLagrangianPolicyConfig(_BidderBase):
     prior_ctr: float = Field(
         default=0.05, gt=0.0, lt=1.0, description="Prior mean CTR (sets the intercept's prior)."
     )
+    max_step_spend: float | None = Field(
+        default=3.0, gt=1.0, le=1e6,
+        description="Throttle: spend at most this × the step's target (null = no cap).",
+    )
 
 
 class RLPolicyConfig(_BidderBase):

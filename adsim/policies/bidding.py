@@ -338,18 +338,26 @@ class TSLagrangianBidder(_Paced):
     def __init__(
         self, dim: int, step_size: float = 0.5, lambda0: float = 1.0,
         prior_precision: float = 1.0, prior_ctr: float = 0.05, seed: int = 0,
-        target: str = "traffic", adaptive: bool = True,
+        target: str = "traffic", adaptive: bool = True, mirror: str = "entropic",
+        max_step_spend: float | None = 3.0,
     ) -> None:
         super().__init__(target, adaptive)
         from adsim.policies.bandits import _LaplaceArms
 
-        self.lam = _Multiplier(step_size, lambda0)
+        self.lam = _Multiplier(step_size, lambda0, mirror)
+        self.max_step_spend = max_step_spend
         m0 = np.zeros(int(dim) + 1)
         m0[0] = logit(prior_ctr)
         self.model = _LaplaceArms(1, int(dim) + 1, prior_precision, 25, "online", prior_mean=m0)
         self._rng = np.random.default_rng(seed)
         self._x = np.zeros((0, int(dim) + 1))
         self._cov: np.ndarray | None = None
+
+    def spend_limit(self, state: BidderState) -> float:
+        """``max_step_spend × ρ_t``: early, wide posteriors make costly bids; cap their spend."""
+        if self.max_step_spend is None:
+            return float("inf")
+        return self.max_step_spend * target_spend(state, self.target, self.adaptive)
 
     def sampled_ctr(self, x: np.ndarray) -> np.ndarray:
         """One Thompson draw of P(click | impression) per row of ``x`` (with intercept)."""

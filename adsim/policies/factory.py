@@ -164,7 +164,8 @@ def make_bidding_policy(
         )
     elif isinstance(cfg, TSLagrangianPolicyConfig):
         pol = b.TSLagrangianBidder(
-            dim, cfg.step_size, cfg.lambda0, cfg.prior_precision, cfg.prior_ctr, seed=seed
+            dim, cfg.step_size, cfg.lambda0, cfg.prior_precision, cfg.prior_ctr, seed=seed,
+            max_step_spend=cfg.max_step_spend,
         )
     elif isinstance(cfg, RLPolicyConfig):
         from adsim.policies.rl import RLBidder
