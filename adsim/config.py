@@ -278,7 +278,7 @@ class PIDPacingPolicyConfig(_BidderBase):
 
     type: Literal["pid_pacing"]
     kp: float = Field(default=0.5, ge=0.0, le=100.0, description="Proportional gain.")
-    ki: float = Field(default=0.05, ge=0.0, le=100.0, description="Integral gain.")
+    ki: float = Field(default=0.2, ge=0.0, le=100.0, description="Integral gain.")
     kd: float = Field(default=0.0, ge=0.0, le=100.0, description="Derivative gain.")
     u0: float = Field(default=-0.5, ge=-20.0, le=20.0, description="Initial log bid multiplier.")
 

@@ -166,7 +166,7 @@ class PIDPacingBidder(_Paced):
     name = "pid_pacing"
 
     def __init__(
-        self, kp: float = 0.5, ki: float = 0.05, kd: float = 0.0, u0: float = -0.5,
+        self, kp: float = 0.5, ki: float = 0.2, kd: float = 0.0, u0: float = -0.5,
         target: str = "traffic", adaptive: bool = True,
     ) -> None:
         super().__init__(target, adaptive)
