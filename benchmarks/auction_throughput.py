@@ -9,7 +9,7 @@
    * ``adsim fast kernel`` — :class:`adsim.env.fastpath.SecondPriceOracleSim` (float32, rounds
      grouped by participant pair, only the participants' 24 ads, no sort, in-place buffers).
 2. **GSP**, 5 slots, 50 bidders (one ad each, Gaussian 5-d context, eCPM ranking, position bias):
-   :func:`adsim.env.auction.run_auction` including contexts, CTRs and click draws.
+   :func:`adsim.env.auction.run_auction` with contexts, float32 CTRs and click draws, and alone.
 3. **Budget day**: one campaign, 1,000,000 requests in 96 steps, second price against a
    log-normal market (the ``BudgetBidding-v0`` world), and the same day through the Gymnasium env.
 
@@ -82,14 +82,23 @@ def plain_numpy(sim: SecondPriceOracleSim, rng: np.random.Generator, n: int) -> 
 
 def gsp_round(emb: np.ndarray, values: np.ndarray, theta: np.ndarray,
               rng: np.random.Generator, n: int) -> int:
-    x = rng.standard_normal((n, emb.shape[1]))
-    ctr = 1 / (1 + np.exp(-(x @ emb.T)))  # (n, 50)
+    """Contexts, float32 CTRs of all 50 ads, the GSP auction and the clicks of the 5 slots."""
+    x = rng.standard_normal((n, emb.shape[1]), dtype=np.float32)
+    z = x @ emb.T  # (n, 50) float32
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    ctr = np.reciprocal(z, out=z)
     out = run_auction(np.broadcast_to(values, ctr.shape), "gsp", n_slots=len(theta),
                       quality=ctr, reserve=0.01, examination=theta)
-    w = out.winners
-    p_click = np.take_along_axis(ctr, w, axis=1) * theta
+    p_click = np.take_along_axis(ctr, np.maximum(out.winners, 0), axis=1) * theta
     _clicks = rng.random(p_click.shape) < p_click
     return n
+
+
+def gsp_auction_only(bids: np.ndarray, ctr: np.ndarray, theta: np.ndarray) -> int:
+    run_auction(bids, "gsp", n_slots=len(theta), quality=ctr, reserve=0.01, examination=theta)
+    return bids.shape[0]
 
 
 def budget_day(n_requests: int) -> tuple[float, float, float]:
@@ -142,7 +151,8 @@ def main() -> None:
     loop = rate(lambda: per_round_loop(sim, rng, 2000), secs)
     rows.append(("SP_Oracle", "per-round loop (AuctionGym-style), batch 1", loop))
     for b in (1_024, 16_384, 131_072):
-        rows.append(("SP_Oracle", f"plain numpy, batch {b:,}", rate(lambda: plain_numpy(sim, rng, b), secs)))
+        r = rate(lambda: plain_numpy(sim, rng, b), secs)
+        rows.append(("SP_Oracle", f"plain numpy, batch {b:,}", r))
     fast_best = 0.0
     for b in (1_024, 16_384, 65_536, 262_144, 1_048_576):
         s = SecondPriceOracleSim(np.random.default_rng(1), chunk=min(b, 262_144))
@@ -150,12 +160,17 @@ def main() -> None:
         fast_best = max(fast_best, r)
         rows.append(("SP_Oracle", f"adsim fast kernel, batch {b:,}", r))
     g_rng = np.random.default_rng(2)
-    emb = g_rng.standard_normal((50, 5))
+    emb = g_rng.standard_normal((50, 5)).astype(np.float32)
     values = g_rng.lognormal(0.0, 0.5, 50)
     theta = 0.7 ** np.arange(5)
     for b in (1_024, 16_384, 131_072):
-        rows.append(("GSP 5 slots, 50 bidders", f"run_auction, batch {b:,}",
+        rows.append(("GSP 5 slots, 50 bidders", f"contexts+CTR+auction+clicks, batch {b:,}",
                      rate(lambda: gsp_round(emb, values, theta, rng, b), secs)))
+    for b in (16_384, 131_072):
+        ctr = g_rng.random((b, 50)) * 0.1
+        bids = np.broadcast_to(values, ctr.shape)
+        rows.append(("GSP 5 slots, 50 bidders", f"run_auction only, batch {b:,}",
+                     rate(lambda: gsp_auction_only(bids, ctr, theta), secs)))
 
     print(f"{'setting':<26} {'implementation':<46} {'rounds/s':>14} {'× loop':>9}")
     print("-" * 98)
@@ -172,7 +187,8 @@ def main() -> None:
     print(f"budget day, {n_req:,} requests, 96 steps: simulation {t_day:.2f} s, "
           f"hindsight oracle {t_oracle:.2f} s, through BudgetBidding-v0 {t_env:.2f} s "
           f"(target < 10 s for 1M)")
-    print("\nreproduce: python benchmarks/auction_throughput.py" + (" --quick" if args.quick else ""))
+    quick = " --quick" if args.quick else ""
+    print(f"\nreproduce: python benchmarks/auction_throughput.py{quick}")
 
 
 if __name__ == "__main__":

@@ -19,14 +19,15 @@ Every mechanism takes a batch of ``B`` auctions with ``N`` bidders each and retu
   of slot k is θ_k · CTR · price). With ``s'_(j) = max(s_(j), r)`` (0-bidders replaced by the
   reserve):
 
-  ============== ==================================================================== ===========
-  mechanism      rank-score price of slot k                                           reference
-  ============== ==================================================================== ===========
-  second_price   ``s'_(2)`` (single slot)                                             Vickrey 1961
-  first_price    ``s_(k)`` (pay your own bid)                                         —
-  gsp            ``s'_(k+1)``                                                         Edelman, Ostrovsky & Schwarz 2007
-  vcg            ``Σ_{j=k..S} (θ_j − θ_{j+1}) s'_(j+1) / θ_k``, ``θ_{S+1} = 0``       Varian 2007; Aggarwal et al. 2006
-  ============== ==================================================================== ===========
+  ============== ================================================ =========================
+  mechanism      rank-score price of slot k                        reference
+  ============== ================================================ =========================
+  second_price   ``s'_(2)`` (single slot)                          Vickrey 1961
+  first_price    ``s_(k)`` (pay your own bid)                      —
+  gsp            ``s'_(k+1)``                                      Edelman et al. 2007
+  vcg            ``Σ_{j=k..S} (θ_j − θ_{j+1}) s'_(j+1) / θ_k``     Varian 2007;
+                 with ``θ_{S+1} = 0``                              Aggarwal et al. 2006
+  ============== ================================================ =========================
 
   Hence ``r <= price_score <= s_(k)`` (nobody pays more than its bid or less than the reserve),
   GSP prices never rise down the slots, and VCG ≤ GSP slot by slot (each VCG term replaces
@@ -110,7 +111,9 @@ def _check_examination(examination: np.ndarray | None, n_slots: int) -> np.ndarr
         return np.ones(n_slots)
     theta = np.asarray(examination, dtype=np.float64)
     if theta.shape != (n_slots,):
-        raise ValueError(f"examination must have {n_slots} entries (one per slot), got {theta.shape}")
+        raise ValueError(
+            f"examination must have {n_slots} entries (one per slot), got {theta.shape}"
+        )
     if np.any(theta <= 0) or np.any(theta > 1) or np.any(np.diff(theta) > 0):
         raise ValueError("examination probabilities must be in (0, 1] and non-increasing by slot")
     return theta
@@ -131,7 +134,8 @@ def run_auction(
         bids: ``(B, N)`` non-negative bids.
         mechanism: ``second_price`` (needs ``n_slots == 1``), ``first_price``, ``gsp`` or ``vcg``.
         n_slots: number of slots S.
-        quality: ``(B, N)`` or ``(N,)`` rank weights (e.g. pCTR) for eCPM ranking; None ranks by bid.
+        quality: ``(B, N)`` or ``(N,)`` rank weights (e.g. pCTR) for eCPM ranking; None ranks
+            by bid.
         reserve: reserve in rank-score units, scalar or ``(B,)``.
         examination: ``(S,)`` non-increasing examination probabilities (default all 1).
     """
@@ -157,14 +161,26 @@ def run_auction(
 
     # top S+1 eligible bidders per auction, in rank order (ties → lower index first)
     k = min(n_slots + 1, n_bidders)
-    if k < n_bidders:
-        part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    if k <= 8 and k < n_bidders:
+        # few places among many bidders: k argmax passes beat argpartition + sort (argmax
+        # returns the first maximum, which is the tie rule)
+        rows = np.arange(n_auctions)
+        top = np.empty((n_auctions, k), np.int64)
+        top_scores = np.empty((n_auctions, k))
+        for j in range(k):
+            i = masked.argmax(axis=1)
+            top[:, j] = i
+            top_scores[:, j] = masked[rows, i]
+            masked[rows, i] = -np.inf
     else:
-        part = np.broadcast_to(np.arange(n_bidders), (n_auctions, n_bidders)).copy()
-    part_scores = np.take_along_axis(masked, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    top = np.take_along_axis(part, order, axis=1)  # (B, k)
-    top_scores = np.take_along_axis(part_scores, order, axis=1)
+        if k < n_bidders:
+            part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        else:
+            part = np.broadcast_to(np.arange(n_bidders), (n_auctions, n_bidders)).copy()
+        part_scores = np.take_along_axis(masked, part, axis=1)
+        order = np.lexsort((part, -part_scores), axis=1)
+        top = np.take_along_axis(part, order, axis=1)  # (B, k)
+        top_scores = np.take_along_axis(part_scores, order, axis=1)
     if k < n_slots + 1:  # fewer bidders than slots + 1: pad with empty bidders
         pad = n_slots + 1 - k
         top = np.concatenate([top, np.zeros((n_auctions, pad), np.int64)], axis=1)
@@ -184,6 +200,9 @@ def run_auction(
         terms = dtheta[None, :] * s_prime[:, 1 : n_slots + 1]
         tail = np.cumsum(terms[:, ::-1], axis=1)[:, ::-1]
         rank_price = tail / theta[None, :]
+        # r <= VCG <= GSP holds exactly in theory; clamp so rounding (or denormal reserves)
+        # cannot break it
+        rank_price = np.clip(rank_price, r[:, None], s_prime[:, 1 : n_slots + 1])
     filled_s = filled[:, :n_slots]
     winners = np.where(filled_s, top[:, :n_slots], -1)
     rank_price = np.where(filled_s, rank_price, 0.0)
@@ -216,12 +235,10 @@ def second_price_top2(
         ``(a_wins, price)``; ``a_wins`` is a bool array, and a round is sold iff ``price > 0`` or
         the winning bid is >= reserve.
     """
-    n = bid_a.shape[0]
     a_wins = np.greater_equal(bid_a, bid_b, out=out_a_wins if out_a_wins is not None else None)
     price = np.minimum(bid_a, bid_b, out=out_price if out_price is not None else None)
     if reserve > 0:
         np.maximum(price, reserve, out=price)
         top = np.maximum(bid_a, bid_b)
         price[top < reserve] = 0
-    del n
     return a_wins, price

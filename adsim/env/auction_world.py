@@ -180,7 +180,9 @@ class AuctionWorld:
     def run_step(self, bidders: list[BiddingPolicy]) -> StepReport:
         """Simulate the current step with one bidding policy per campaign."""
         if len(bidders) != self.n_campaigns:
-            raise ValueError(f"need {self.n_campaigns} bidders (one per campaign), got {len(bidders)}")
+            raise ValueError(
+                f"need {self.n_campaigns} bidders (one per campaign), got {len(bidders)}"
+            )
         if self.done:
             raise RuntimeError("the day is over; call reset()")
         rng, cfg, camp = self.rng, self.cfg, self.campaigns
@@ -206,7 +208,10 @@ class AuctionWorld:
             req = BidRequests(ctx, values[:, c], self.theta[0] * ctr[:, c], eligible[:, c], times)
             b = np.asarray(pol.bid(req, st), dtype=np.float64)
             if b.shape != (n,) or not np.all(np.isfinite(b)):
-                raise ValueError(f"bidder {pol.name!r} returned bids of shape {b.shape} or non-finite")
+                raise ValueError(
+                    f"bidder {pol.name!r} returned bids of shape {b.shape} (want ({n},)) or"
+                    " non-finite bids"
+                )
             bids[:, c] = np.where(eligible[:, c], np.maximum(b, 0.0), 0.0)
         limit = np.array([
             min(camp.budgets[c] - self.spent[c], bidders[c].spend_limit(states[c]))

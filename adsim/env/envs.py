@@ -40,14 +40,17 @@ def _world_config(world: WorldConfig | dict[str, Any] | None) -> WorldConfig:
 
 
 class AdSelectionEnv(gym.Env):
-    """Contextual bandit: pick the ad to show to each arriving user.
+    """Contextual bandit: pick the ad (or a slate of ads) to show to each arriving user.
 
     Every step a user is drawn from the world's finite population; the agent picks one of the
-    ``K`` ads and is paid the click (or value × click) drawn from the world's exact click model.
+    ``K`` ads — or, with ``n_slots = S > 1``, a slate of S ads — and is paid the clicks (or
+    value × clicks) drawn from the world's exact click model. In a slate, slot k is examined with
+    probability θ_k (position bias: P(click) = θ_k · CTR) and a repeated ad earns nothing.
     Steps are independent, so the episode has no natural end.
 
     ## Action space
-    ``Discrete(K)`` — the ad to show.
+    ``Discrete(K)`` — the ad to show; with ``n_slots = S > 1``: ``MultiDiscrete([K] * S)``, the
+    ads in slots 1..S.
 
     ## Observation space
     ``Box(-10, 10, (n_dense + Σ vocab,), float32)``:
@@ -75,6 +78,8 @@ class AdSelectionEnv(gym.Env):
     * ``world`` — a :class:`~adsim.config.WorldConfig` (or its dict); default the quickstart world.
     * ``world_seed`` — seed of the world's structure (users, ads, click model); the traffic is
       seeded by ``reset(seed=...)``.
+    * ``n_slots`` (default 1), ``examination`` — slate size and examination probabilities
+      (non-increasing, default 0.7^k).
 
     ## Example
     >>> import gymnasium as gym
@@ -90,14 +95,32 @@ class AdSelectionEnv(gym.Env):
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(self, world: WorldConfig | dict[str, Any] | None = None, world_seed: int = 0) -> None:
+    def __init__(
+        self,
+        world: WorldConfig | dict[str, Any] | None = None,
+        world_seed: int = 0,
+        n_slots: int = 1,
+        examination: list[float] | None = None,
+    ) -> None:
         super().__init__()
+        from adsim.env.truth import PositionModel
+
         cfg = _world_config(world)
         self.world = World.from_config(cfg, np.random.default_rng(world_seed))
+        if not 1 <= n_slots <= self.world.n_actions:
+            raise ValueError(f"n_slots must be in [1, n_ads={self.world.n_actions}], got {n_slots}")
+        theta = examination if examination is not None else [0.7**k for k in range(n_slots)]
+        if len(theta) != n_slots:
+            raise ValueError(f"examination needs {n_slots} entries, got {len(theta)}")
+        self.position = PositionModel(np.asarray(theta, dtype=np.float64))
+        self.n_slots = n_slots
         dim = self.world.spec.design_dim
         # dense features are N(0, 1): the ±10 bounds (clipped) are never reached in practice
         self.observation_space = spaces.Box(-10.0, 10.0, shape=(dim,), dtype=np.float32)
-        self.action_space = spaces.Discrete(self.world.n_actions)
+        k = self.world.n_actions
+        self.action_space: spaces.Space[Any] = (
+            spaces.Discrete(k) if n_slots == 1 else spaces.MultiDiscrete([k] * n_slots)
+        )
         self._ctx = None
         self._q: np.ndarray | None = None
 
@@ -116,14 +139,36 @@ class AdSelectionEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._ctx is None:
             raise RuntimeError("call reset() before step()")
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be an ad in [0, {self.action_space.n}), got {action!r}")
-        a = np.array([int(action)])
-        reward, _ = self.world.simulate(self._ctx, a, self.np_random)
-        expected = float(self._q[int(action)])  # type: ignore[index]
+        k = self.world.n_actions
+        if self.n_slots == 1:
+            if not self.action_space.contains(action):
+                raise ValueError(f"action must be an ad in [0, {k}), got {action!r}")
+            a = np.array([int(action)])
+            rewards, _ = self.world.simulate(self._ctx, a, self.np_random)
+            reward = float(rewards[0])
+            expected = float(self._q[int(action)])  # type: ignore[index]
+        else:
+            slate = np.asarray(action).reshape(-1)
+            if slate.shape != (self.n_slots,) or not self.action_space.contains(
+                slate.astype(np.int64)
+            ):
+                raise ValueError(
+                    f"action must be {self.n_slots} ads in [0, {k}) (one per slot), got {action!r}"
+                )
+            slate = slate.astype(np.int64)
+            first = np.array([a not in slate[:j] for j, a in enumerate(slate)])  # repeats: 0
+            q = self._q[slate] * self.position.examination * first  # type: ignore[index]
+            ctr = self.world.truth.ctr(self._ctx)[0, slate]
+            clicks = self.np_random.random(self.n_slots) < ctr * self.position.examination
+            per_click = (
+                self.world.catalog.values[slate] if self.world.reward == "value"
+                else np.ones(self.n_slots)
+            )
+            reward = float((clicks * first * per_click).sum())
+            expected = float(q.sum())
         obs, info = self._observe()
         info["chosen_expected_reward"] = expected
-        return obs, float(reward[0]), False, False, info
+        return obs, reward, False, False, info
 
 
 def _default_budget_auction() -> AuctionConfig:
@@ -239,7 +284,9 @@ class BudgetBiddingEnv(gym.Env):
         if reward not in ("value", "expected"):
             raise ValueError(f"reward must be 'value' or 'expected', got {reward!r}")
         if not 0 <= agent < len(acfg.campaigns):
-            raise ValueError(f"agent must index a campaign in [0, {len(acfg.campaigns)}), got {agent}")
+            raise ValueError(
+                f"agent must index a campaign in [0, {len(acfg.campaigns)}), got {agent}"
+            )
         if max_scale <= 1 or max_dual <= 0:
             raise ValueError("max_scale must be > 1 and max_dual > 0")
         self.agent, self.action_type, self.reward_type = agent, action_type, reward
@@ -261,7 +308,8 @@ class BudgetBiddingEnv(gym.Env):
         self._reports: list[Any] = []
         self._started = False
 
-    def _scale(self, a: float, values_ignored: None = None) -> float:
+    def _scale(self, a: float) -> float:
+        """Bid multiplier for action ``a`` in [-1, 1] (see the action table)."""
         if self.action_type == "scale":
             return float(self.max_scale**a)
         lam = self.max_dual * (a + 1.0) / 2.0
@@ -310,7 +358,8 @@ class BudgetBiddingEnv(gym.Env):
         info: dict[str, Any] = {
             "step": self.auction.clock.step, "cost": out.cost, "impressions": out.impressions,
             "clicks": out.clicks, "conversions": out.conversions,
-            "expected_value": out.expected_value, "spent": st.spent, "bid_scale": self._agent_bidder.scale,
+            "expected_value": out.expected_value, "spent": st.spent,
+            "bid_scale": self._agent_bidder.scale,
         }
         if terminated and self.hindsight:
             from adsim.env.oracle import hindsight_optimal

@@ -18,6 +18,8 @@ What makes it fast (plain numpy, one thread, float32):
 * ``argmax_j v_j σ(z_j) = argmin_j g_j`` with ``g_j = (1 + e^{-z_j}) / v_j = 1/v_j +
   e^{-z_j - log v_j}``: one ``exp`` per ad with ``log v`` folded into the affine map, no division;
   the bid is ``1/g*``, the winner's CTR ``1/(v* g*)``, the price ``1/max(g*_a, g*_b)``;
+* the chosen ad's value comes without an argmin: ``[v; 1] @ 1{g_j = g*}`` (one tiny matrix
+  product) gives ``v*`` and the number of ads at the minimum, exact ties are resolved separately;
 * every buffer is preallocated and every ufunc writes in place (``out=``).
 """
 
@@ -67,10 +69,15 @@ class SecondPriceOracleSim:
         self.pairs = list(combinations(range(n_agents), 2))
         self._pair_p = np.full(len(self.pairs), 1.0 / len(self.pairs))
         two = 2 * n_items
+        self._v1: list[np.ndarray] = []
         self._w = []  # per pair: (two, dim) weights of -z, (two,) offsets, 1/v and v rows
         for a, b in self.pairs:
             e = np.concatenate([self.emb[a], self.emb[b]])  # (24, d)
             v = np.concatenate([self.values[a], self.values[b]])
+            self._v1.append(np.stack([
+                np.stack([v[:n_items], np.ones(n_items)]),
+                np.stack([v[n_items:], np.ones(n_items)]),
+            ]).astype(np.float32))  # per side: (2, n_items) rows [v; 1]
             self._w.append((
                 # rows: -e_j and -log v_j (the affine map as one (24, d+1) matrix)
                 np.concatenate([-e, -np.log(v)[:, None]], axis=1).astype(np.float32),
@@ -84,6 +91,8 @@ class SecondPriceOracleSim:
         self._best = np.empty(2 * m, np.float32)
         self._vbest = np.empty(2 * m, np.float32)
         self._mask = np.empty(m, bool)
+        self._eq = np.empty(n_items * m, np.float32)
+        self._vc = np.empty(2 * m, np.float32)
         self._u = np.empty(m, np.float32)
         self._f = np.empty(m, np.float32)
         self._g = np.empty(m, np.float32)
@@ -127,17 +136,22 @@ class SecondPriceOracleSim:
         np.matmul(w, ctx, out=z)
         np.exp(z, out=z)
         z += inv_v  # g_j = (1 + e^{-x·e_j}) / v_j ; the best ad minimises g
-        best, vbest = self._best[: 2 * m].reshape(2, m), self._vbest[: 2 * m].reshape(2, m)
+        best = self._best[: 2 * m].reshape(2, m)
+        vbest = self._vbest[: 2 * m].reshape(2, m)
+        eq = self._eq[: k * m].reshape(k, m)
+        vc = self._vc[: 2 * m].reshape(2, m)
         mask = self._mask[:m]
         for side in (0, 1):
             rows = z[side * k : (side + 1) * k]
-            bs, vb = best[side], vbest[side]
-            bs[:] = rows[0]
-            vb.fill(v[side * k])
-            for j in range(1, k):
-                np.less(rows[j], bs, out=mask)
-                np.minimum(bs, rows[j], out=bs)
-                np.copyto(vb, v[side * k + j], where=mask)
+            np.min(rows, axis=0, out=best[side])  # g* (row-wise reduction: fast)
+            # value of the argmin ad without argmin: [v; 1] @ 1{g_j == g*} gives v* and the
+            # number of ads at the minimum (ties are fixed exactly below)
+            np.equal(rows, best[side], out=eq, casting="unsafe")
+            np.matmul(self._v1[p][side], eq, out=vc)
+            vbest[side] = vc[0]
+            ties = np.flatnonzero(vc[1] > 1.5)
+            if ties.size:  # equal g for two ads: the first one (argmin's rule) is chosen
+                vbest[side, ties] = v[side * k + rows[:, ties].argmin(axis=0)]
         ga, gb = best[0], best[1]
         a_wins = np.less_equal(ga, gb, out=mask)  # higher bid 1/g wins; ties to the first agent
         g_win = np.minimum(ga, gb, out=self._g[:m])

@@ -7,8 +7,8 @@ follows a piecewise-constant *diurnal curve* λ(t) (equal-width bins, e.g. 24 ho
 budget in proportion to traffic.
 
 simpy keeps the clock. :class:`DayClock` advances the simpy environment step boundary by step
-boundary and runs one event per **batch** of delayed conversions (all conversions of a step that land in the same
-later step travel together as arrays) — never one event per impression, so the hot path stays
+boundary and runs one event per **batch** of delayed conversions (all conversions of a step that
+land in the same later step travel together as arrays) — never one event per impression, so the hot path stays
 vectorised. Conversions landing after the end of the day are *censored* (counted, not delivered).
 """
 

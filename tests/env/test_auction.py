@@ -52,7 +52,7 @@ def test_second_price_pays_between_reserve_and_bid(bids, reserve, ecpm, data) ->
         assert out.rank_price[i, 0] == pytest.approx(expect)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(bids=bids_strategy(10), n_slots=st.integers(1, 5), reserve=st.floats(0.0, 30.0),
        data=st.data())
 def test_gsp_prices_fall_down_the_slots_and_vcg_pays_no_more(bids, n_slots, reserve, data) -> None:

@@ -34,7 +34,9 @@ def small(tmp_path: Path) -> Path:
     return p
 
 
-def test_auction_run_writes_results_and_is_reproducible(small: Path, tmp_path: Path, capsys) -> None:
+def test_auction_run_writes_results_and_is_reproducible(
+    small: Path, tmp_path: Path, capsys
+) -> None:
     outs = [tmp_path / "r1", tmp_path / "r2", tmp_path / "r3"]
     assert main(["run", str(small), "--out", str(outs[0]), "--quiet"]) == 0
     assert main(["run", str(small), "--out", str(outs[1])]) == 0
