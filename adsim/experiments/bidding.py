@@ -225,6 +225,11 @@ def run_bidding(
     if scenario.auction is None or scenario.bidding is None:
         raise ConfigError("the scenario needs 'auction' and 'bidding' sections for a bidding run")
     bcfg = scenario.bidding
+    for cfg in bcfg.candidates:  # fail before simulating anything if a trained model is missing
+        if cfg.type == "rl":
+            from adsim.policies.rl import RLBidder
+
+            RLBidder.load(cfg.model)
     aw = AuctionWorld.from_scenario(scenario)
     dim = aw.world.spec.design_dim
     day_seeds = np.random.SeedSequence([scenario.seed, 1]).spawn(bcfg.n_seeds)

@@ -41,6 +41,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from adsim.env.features import as_features
+from adsim.errors import ConfigError
 from adsim.policies.base import BidderState, BiddingPolicy, BidOutcome, BidRequests
 from adsim.policies.simple_bidders import ConstantPacingBidder, TruthfulBidder
 
@@ -381,7 +382,7 @@ class TSLagrangianBidder(_Paced):
     def update(self, outcome: BidOutcome) -> None:
         self.trace["lambda"].append(self.lam.value)
         if outcome.clicked is None:
-            raise ValueError(
+            raise ConfigError(
                 "ts_lagrangian learns from per-impression clicks, but the world's BidOutcome has"
                 " no 'clicked' array; use an auction world that reports it"
             )

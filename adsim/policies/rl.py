@@ -212,9 +212,6 @@ class RLBidder(BiddingPolicy):
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RLBidder:
         """Load ``<path>`` (.pt state dict) and its ``.json`` description."""
-        import torch
-        from gymnasium import spaces
-
         p = Path(path)
         meta_path = p.with_suffix(".json")
         if not p.is_file() or not meta_path.is_file():
@@ -222,6 +219,9 @@ class RLBidder(BiddingPolicy):
                 f"RL model {str(p)!r} (and its .json) not found; train it first with"
                 " `adsim train-rl <scenario.yaml>` or fix the 'model' path"
             )
+        import torch
+        from gymnasium import spaces
+
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != "adsim-rl-bidder/1":
             raise ConfigError(f"{meta_path}: not an adsim RL bidder description")

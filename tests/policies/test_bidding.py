@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from adsim.config import Scenario, load_scenario, parse_config
+from adsim.errors import ConfigError
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
 from adsim.experiments.bidding import evaluate_day, run_day
@@ -158,7 +159,7 @@ def test_ts_lagrangian_learns_ctr_from_its_own_impressions() -> None:
     assert model_error() < 0.3 * before
     pol_no_clicks = TSLagrangianBidder(world.spec.design_dim)
     pol_no_clicks.bid(req, st)
-    with pytest.raises(ValueError, match="clicked"):
+    with pytest.raises(ConfigError, match="clicked"):
         pol_no_clicks.update(BidOutcome(0, 2000, 0, 0, 0, 0, 0.0, 0.0, 0.0, won, np.zeros(2000)))
 
 
