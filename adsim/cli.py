@@ -53,6 +53,7 @@ def _register() -> dict[str, str]:
         "export": "adsim.serving.cli:export_command",
         "world-loop": "adsim.experiments.world_loop:world_loop_command",
         "compare": "adsim.models.compare:compare_command",
+        "train-rl": "adsim.policies.cli:train_rl_command",
     }
 
 

@@ -76,6 +76,10 @@ def run_scenario(
     scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> RunResult:
     """Run ``scenario``; write its result files to ``out_dir`` (if given)."""
+    if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
+        from adsim.experiments.bidding import run_bidding
+
+        return run_bidding(scenario, out_dir, progress)  # type: ignore[return-value]
     if scenario.auction is not None:  # an auction day (issue 3)
         from adsim.experiments.auction_runner import run_auction_scenario
 

@@ -136,7 +136,8 @@ class BidderState:
 class BidOutcome:
     """What a campaign observed in one step (sums over the step's requests).
 
-    ``won``/``price`` are per request of the batch it bid on (price in bid units, 0 if lost).
+    ``won``/``price`` are per request of the batch it bid on (price in bid units, 0 if lost);
+    ``clicked`` (optional, per request) lets policies that learn a CTR model use click labels.
     """
 
     step: int
@@ -150,6 +151,7 @@ class BidOutcome:
     expected_value: float
     won: np.ndarray
     price: np.ndarray
+    clicked: np.ndarray | None = None
 
 
 class BiddingPolicy(ABC):

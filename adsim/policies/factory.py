@@ -1,7 +1,10 @@
-"""Build bandit policies from scenario config.
+"""Build bandit and bidding policies from scenario config.
 
-``fitted`` models and Thompson sampling learn from a *training* log that is separate from the log
-used for evaluation, so offline estimates are not biased by re-using the same rounds.
+``fitted`` models and the learning bandits (Thompson sampling, LinUCB, linear TS, the bootstrap
+ensemble, online ε-greedy) learn from a *training* log that is separate from the log used for
+evaluation, so offline estimates are not biased by re-using the same rounds.
+
+:func:`make_bidding_policy` builds a bidding policy for one campaign of an auction scenario.
 """
 
 from __future__ import annotations
@@ -9,7 +12,21 @@ from __future__ import annotations
 import numpy as np
 
 from adsim.config import (
+    AuctionConfig,
+    BidderPolicyConfig,
+    CPAPacingPolicyConfig,
+    ConstantPacingPolicyConfig,
+    DualPacingPolicyConfig,
+    EnsembleThompsonPolicyConfig,
     EpsilonGreedyPolicyConfig,
+    LinearThompsonPolicyConfig,
+    LinUCBPolicyConfig,
+    OnlineGreedyPolicyConfig,
+    PIDPacingPolicyConfig,
+    RLPolicyConfig,
+    ShadedPacingPolicyConfig,
+    TruthfulBidderPolicyConfig,
+    TSLagrangianPolicyConfig,
     PolicyConfig,
     SoftmaxPolicyConfig,
     ThompsonPolicyConfig,
@@ -20,15 +37,18 @@ from adsim.env.logs import BanditLog
 from adsim.env.world import World
 from adsim.estimators.reward_models import LogisticRewardModel
 from adsim.errors import ConfigError
-from adsim.policies.base import BanditPolicy, Scorer
 from adsim.policies.bandits import (
     EpsilonGreedyPolicy,
+    LinearThompsonPolicy,
+    LinUCBPolicy,
     LogisticThompsonPolicy,
+    OnlineLogisticScorer,
     SoftmaxPolicy,
     UniformPolicy,
 )
+from adsim.policies.base import BanditPolicy, BiddingPolicy, Scorer
 
-__all__ = ["PolicyBuilder", "policy_label"]
+__all__ = ["PolicyBuilder", "policy_label", "make_bidding_policy"]
 
 
 def policy_label(cfg: PolicyConfig) -> str:
@@ -87,7 +107,71 @@ class PolicyBuilder:
                 seed=int(self.rng.integers(2**63 - 1)),
             )
             policy.update(ctx, log.action, log.reward)
-        else:  # pragma: no cover - the schema admits no other type
-            raise ConfigError(f"unknown policy type {cfg.type!r}")
+        else:
+            policy = self._build_learning(cfg)
         policy.name = policy_label(cfg)
         return policy
+
+    def _build_learning(self, cfg: PolicyConfig) -> BanditPolicy:
+        """A learning bandit (issue 5 types), trained on the training log."""
+        k, d = self.world.n_actions, self.world.spec.design_dim
+        seed = int(self.rng.integers(2**63 - 1))
+        if isinstance(cfg, LinUCBPolicyConfig):
+            policy: BanditPolicy = LinUCBPolicy(k, d, cfg.alpha, cfg.ridge)
+        elif isinstance(cfg, LinearThompsonPolicyConfig):
+            policy = LinearThompsonPolicy(k, d, cfg.v, cfg.ridge, seed=seed)
+        elif isinstance(cfg, EnsembleThompsonPolicyConfig):
+            from adsim.policies.ensemble import EnsembleThompsonPolicy
+
+            policy = EnsembleThompsonPolicy(
+                k, d, cfg.n_members, cfg.hidden, cfg.lr, cfg.steps_per_update, cfg.batch_size,
+                seed=seed,
+            )
+        elif isinstance(cfg, OnlineGreedyPolicyConfig):
+            policy = EpsilonGreedyPolicy(OnlineLogisticScorer(k, d, cfg.prior_precision), k, cfg.epsilon)
+        else:  # pragma: no cover - the schema admits no other type
+            raise ConfigError(f"unknown policy type {cfg.type!r}")
+        ctx, log = self._train_contexts(f"a {cfg.type} policy")
+        policy.update(ctx, log.action, log.reward)
+        return policy
+
+
+def make_bidding_policy(
+    cfg: BidderPolicyConfig, auction: AuctionConfig, dim: int, seed: int
+) -> BiddingPolicy:
+    """The bidding policy ``cfg`` for a campaign of ``auction`` (``dim``: design-matrix width)."""
+    from adsim.policies import bidding as b
+
+    per_click = auction.ranking == "ecpm"
+    if isinstance(cfg, TruthfulBidderPolicyConfig):
+        pol: BiddingPolicy = b.TruthfulBidder(cfg.scale)
+    elif isinstance(cfg, ConstantPacingPolicyConfig):
+        pol = b.ConstantPacingBidder()
+    elif isinstance(cfg, DualPacingPolicyConfig):
+        pol = b.DualPacingBidder(
+            cfg.step_size, cfg.lambda0, cfg.mirror, target=cfg.target, adaptive=cfg.adaptive,
+            max_step_spend=cfg.max_step_spend, g_max=cfg.g_max,
+        )
+    elif isinstance(cfg, PIDPacingPolicyConfig):
+        pol = b.PIDPacingBidder(cfg.kp, cfg.ki, cfg.kd, cfg.u0)
+    elif isinstance(cfg, ShadedPacingPolicyConfig):
+        pol = b.ShadedPacingBidder(
+            cfg.step_size, cfg.lambda0, cfg.initial_shade, cfg.pace, seed=seed
+        )
+    elif isinstance(cfg, CPAPacingPolicyConfig):
+        pol = b.CPAPacingBidder(
+            cfg.target_cpa, cfg.step_size, cfg.cpa_step_size, cfg.lambda0, per_click=per_click
+        )
+    elif isinstance(cfg, TSLagrangianPolicyConfig):
+        pol = b.TSLagrangianBidder(
+            dim, cfg.step_size, cfg.lambda0, cfg.prior_precision, cfg.prior_ctr, seed=seed,
+            max_step_spend=cfg.max_step_spend,
+        )
+    elif isinstance(cfg, RLPolicyConfig):
+        from adsim.policies.rl import RLBidder
+
+        pol = RLBidder.load(cfg.model)
+    else:  # pragma: no cover - the schema admits no other type
+        raise ConfigError(f"unknown bidder type {cfg.type!r}")
+    pol.name = cfg.name or cfg.type
+    return pol
