@@ -291,6 +291,7 @@ class AuctionWorld:
                 conversions=int(conv_now[c]), cost=float(cost[c]),
                 value=float(clicks[:, c].sum() * camp.value_per_click[c] + conv_value_now[c]),
                 expected_value=float(exp_val[:, c].sum()), won=shown[:, c], price=price[:, c],
+                clicked=clicks[:, c],
             )
             outcomes.append(o)
             self._last[c] = o

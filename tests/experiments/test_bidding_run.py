@@ -94,16 +94,6 @@ def test_shipped_bidding_scenarios_validate(repo_root: Path, name: str) -> None:
     assert scn.bidding is not None and scn.auction is not None
 
 
-def _world_reports_clicks() -> bool:
-    import inspect
-
-    from adsim.env import auction_world
-
-    return "clicked=" in inspect.getsource(auction_world)
-
-
-@pytest.mark.xfail(not _world_reports_clicks(), strict=True,
-                   reason="needs the auction world to pass per-request clicks (BidOutcome.clicked)")
 def test_ts_lagrangian_learns_while_it_bids(tmp_path: Path) -> None:
     data = small(candidates=[{"name": "ts", "type": "ts_lagrangian"},
                              {"name": "oracle", "type": "dual_pacing"}])
