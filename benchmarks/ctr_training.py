@@ -15,7 +15,9 @@ Reproduce::
         && /tmp/deepctr-venv/bin/pip install deepctr-torch requests pandas
     PYTHONPATH=. python benchmarks/ctr_training.py --rows 400000
 
-DeepCTR-Torch is never a dependency of adsim; it is only run when present.
+DeepCTR-Torch is never a dependency of adsim; it is only run when present. Rates are given in
+wall time and in CPU time of the training process (robust to other jobs on a shared machine).
+``$ADSIM_BENCH_OPTS`` (JSON) passes extra DeepFM options on the adsim side for experiments.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ else lives here:
 * **optimiser** — AdamW (Loshchilov & Hutter 2019) with decoupled weight decay, gradient-norm
   clipping, gradient accumulation over ``accumulation_steps`` micro-batches;
 * **schedule** — ``CosineAnnealingWarmRestarts`` (Loshchilov & Hutter 2017) stepped per optimiser
-  step with period ``t0_epochs`` epochs; during the last ``swa_epochs`` epochs ``SWALR`` and
-  stochastic weight averaging (Izmailov et al. 2018, ``torch.optim.swa_utils``);
+  step with period ``t0_epochs`` epochs; during the last ``swa_epochs`` epochs a constant
+  ``swa_lr`` (``SWALR``) and stochastic weight averaging of the end-of-epoch weights (Izmailov et
+  al. 2018, ``torch.optim.swa_utils``);
 * **precision** — bf16 autocast (CPU or CUDA) or fp16 autocast with a ``GradScaler`` (CUDA);
   evaluation always in float32;
 * **early stopping** on validation log-loss with ``patience``; the best weights are kept (and
@@ -260,7 +261,7 @@ class Trainer:
         if self.swa_model is None:
             self.swa_model = AveragedModel(self.model)
             self.swa_scheduler = SWALR(self.optimizer, swa_lr=self.cfg.swa_lr or self.cfg.lr / 2,
-                                       anneal_epochs=1, anneal_strategy="cos")
+                                       anneal_epochs=0)  # constant swa_lr from the first SWA step
 
     # ---------------------------------------------------------------------------------- fit
     def fit(self, train: CTRData, val: CTRData, resume: bool = False) -> TrainResult:

@@ -1,22 +1,10 @@
-"""Fixtures for the CTR pipeline tests: the real data samples and tiny configs."""
+"""Fixtures for the CTR pipeline tests (``shared_data`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """``../shared/data`` next to the repository (skips cleanly when absent)."""
-    d = (REPO / ".." / "shared" / "data").resolve()
-    if not d.is_dir():
-        pytest.skip(f"real data samples not found at {d} (expected ../shared/data next to the repo)")
-    return d
-
 
 @pytest.fixture()
 def tiny_run_config(tmp_path: Path) -> dict:
