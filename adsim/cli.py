@@ -83,6 +83,9 @@ def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: b
     result = run_scenario(scn, out, progress=not quiet)
     if not quiet:
         click.echo(result.table())
+        for pol in result.results.get("policies", []):  # type: ignore[union-attr]
+            for problem in pol.get("problems") or []:
+                click.echo(f"warning: {pol['name']}: {problem}", err=True)
         click.echo(f"\nwrote {', '.join(sorted(p.name for p in result.files))} to {out}/")
 
 

@@ -21,6 +21,7 @@ COLUMNS = [
     "rank", "policy", "true_value", "estimator", "estimate", "std_err", "ci_low", "ci_high",
     "error", "rel_error", "covered",
 ]
+# optional columns: online_value (on-policy simulation), ess and max_weight (overlap diagnostics)
 
 
 @dataclass
@@ -32,6 +33,10 @@ class PolicyResult:
     estimates: list[Estimate] = field(default_factory=list)
     online_value: float | None = None
     online_std_err: float | None = None
+    #: overlap diagnostics of the policy on the evaluation log (ESS, weights, unsupported mass)
+    overlap: dict[str, float | int] | None = None
+    #: reasons not to trust the offline estimates of this policy (empty when overlap is fine)
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -40,6 +45,8 @@ class PolicyResult:
             "online_value": self.online_value,
             "online_std_err": self.online_std_err,
             "estimates": {e.estimator: e.to_dict() for e in self.estimates},
+            "overlap": self.overlap,
+            "problems": self.problems,
         }
 
 
@@ -58,6 +65,8 @@ def build_leaderboard(results: Sequence[PolicyResult]) -> pd.DataFrame:
                 "rel_error": err / r.true_value if r.true_value != 0 else np.nan,
                 "covered": bool(e.ci_low <= r.true_value <= e.ci_high),
                 **({"online_value": r.online_value} if r.online_value is not None else {}),
+                **({"ess": r.overlap["ess"], "max_weight": r.overlap["max_weight"]}
+                   if r.overlap is not None else {}),
             })
     return pd.DataFrame(rows)
 
@@ -68,6 +77,8 @@ def format_table(board: pd.DataFrame) -> str:
     header = ["rank", "policy", "true value"]
     if "online_value" in board.columns:
         header.append("online")
+    if "ess" in board.columns:
+        header.append("ESS")
     header += [e.upper() for e in estimators]
     lines = []
     for (rank, policy), g in board.groupby(["rank", "policy"], sort=True):
@@ -75,6 +86,8 @@ def format_table(board: pd.DataFrame) -> str:
         row = [str(rank), str(policy), f"{g['true_value'].iloc[0]:.4f}"]
         if "online_value" in board.columns:
             row.append(f"{g['online_value'].iloc[0]:.4f}")
+        if "ess" in board.columns:
+            row.append(f"{g['ess'].iloc[0]:,.0f}")
         for e in estimators:
             if e in g.index:
                 half = (g.at[e, "ci_high"] - g.at[e, "ci_low"]) / 2

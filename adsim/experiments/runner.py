@@ -112,7 +112,8 @@ def run_scenario(
     q_hat = builder.fitted_model().predict(ctx) if needs_q else None
     bar.update()
 
-    estimators = [make_estimator(e, confidence=ev.confidence) for e in ev.estimators]
+    # overlap problems are collected per policy (and shown by the CLI), not raised as warnings
+    estimators = [make_estimator(e, confidence=ev.confidence, warn=False) for e in ev.estimators]
     results: list[PolicyResult] = []
     for cfg in [None, *candidates]:
         policy = logger if cfg is None else builder.build(cfg)
@@ -120,6 +121,10 @@ def run_scenario(
         pi = policy.action_dist(ctx)
         res = PolicyResult(policy.name, policy_value(world, policy))
         res.estimates = [est.estimate(log, pi, reward_model=q_hat) for est in estimators]
+        diag = res.estimates[0].diagnostics
+        if diag is not None:
+            res.overlap = diag.to_dict()
+            res.problems = diag.problems()
         if ev.n_online_rounds:
             res.online_value, res.online_std_err = _online_value(
                 world, policy, ev.n_online_rounds, rng_online
