@@ -252,7 +252,9 @@ class AuctionWorld:
             cl = rng.random(sl.shape) < p_click
             ch = np.where(shown, pr * cl if ecpm else pr, 0.0)
             cum = np.cumsum(ch, axis=0)
-            over = cum > limit[None, :] * (1 + 1e-12)
+            # only active campaigns can run out: a dropped-out one (or one whose limit rounding
+            # left slightly below zero) is charged nothing and must not stop the step again
+            over = (cum > limit[None, :] * (1 + 1e-12)) & active[None, :]
             first = np.where(over.any(axis=0), over.argmax(axis=0), len(ch))
             t_star = int(first.min())
             sl_acc = slice(start, start + t_star)

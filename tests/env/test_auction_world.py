@@ -122,3 +122,18 @@ def test_one_day_budget_episode_with_1m_requests_under_10s() -> None:
     elapsed = time.perf_counter() - t
     assert int(aw.counts.sum()) == 1_000_000
     assert elapsed < 10.0, f"{elapsed:.1f} s"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mech", ["second_price", "gsp"])
+def test_step_ends_when_a_budget_is_spent_to_rounding(mech: str) -> None:
+    """Regression: a campaign whose remaining budget rounded to slightly below zero made the
+    re-auction loop restart at the same request forever (found by hypothesis on a clean clone)."""
+    scn = scenario(mechanism=mech, n_slots=1 if mech == "second_price" else 2)
+    aw = AuctionWorld.from_scenario(scn)
+    bidders = [make_bidder(c.bidder) for c in scn.auction.campaigns]
+    aw.reset(np.random.default_rng(0), bidders)
+    aw.spent[1] = scn.auction.campaigns[1].budget * (1 + 1e-15)  # just past the budget
+    report = aw.run_step(bidders)
+    assert report.outcomes[1].cost == 0.0
+    assert report.outcomes[0].impressions > 0
