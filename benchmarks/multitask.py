@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from adsim.models.config import TrainConfig
     from adsim.models.metrics import auc
-    from adsim.models.multitask import MultiTaskTrainer, post_click_cvr
+    from adsim.models.multitask import post_click_cvr
     from adsim.models.schema import ModelSchema
     from adsim.models.train import Trainer, to_tensors
     from adsim.models.zoo import build_model
@@ -130,8 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
         t = time.perf_counter()
         torch.manual_seed(args.seed)
         model = build_model(name, schema, **opts)
-        trainer = (MultiTaskTrainer(model, cfg, weighting="uncertainty") if weighting == "uncertainty"
-                   else Trainer(model, cfg))
+        trainer = Trainer(model, cfg.model_copy(update={"task_weighting": weighting}))
         trainer.fit(train, val)
         p = Trainer.predict_proba(model, test)
         if hasattr(model, "cvr_logits") and (name == "esmm" or getattr(model.cfg, "esmm", False)):
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         row = {"ctr_auc": auc(y_click, p[:, 0]), "ctcvr_auc": auc(y_conv, p[:, 1]), **cvr_stats(p_hat),
                "seconds": time.perf_counter() - t}
         if weighting == "uncertainty":
-            row["task_weights"] = [float(w) for w in trainer.mtl_loss.task_weights()]
+            row["task_weights"] = [float(w) for w in trainer.objective.task_weights()]
         results[label] = row
         print(f"  {label:18s} CTR AUC {row['ctr_auc']:.4f}  CVR AUC {row['cvr_auc']:.4f}  CTCVR AUC"
               f" {row['ctcvr_auc']:.4f}  CVR bias {row['cvr_bias_all']:+.4f}  ({row['seconds']:.0f}s)", flush=True)

@@ -8,9 +8,15 @@ A compare file is a run config with a list of models instead of one::
       - {name: lr}
       - {name: deepfm, options: {embed_dim: 16}}
       - {name: dcnv2, label: dcnv2-mix, options: {low_rank: 16, structure: stacked}}
-    train: {epochs: 3, batch_size: 2048, lr: 0.003}
-    loss: {name: focal, options: {gamma: 2}}        # optional, default bce
-    negative_sampling: 0.1                          # optional: keep 10% of non-clicks
+    train:
+      epochs: 3
+      batch_size: 2048
+      lr: 0.003
+      loss: {name: focal, options: {gamma: 2}}      # optional, default bce
+      negative_sampling: 0.1                        # optional: keep 10% of non-clicks
+
+(top-level ``loss`` / ``negative_sampling`` keys are accepted too and mean ``train.loss`` /
+``train.negative_sampling``.)
 
 Every model is trained by the CTR pipeline's :class:`~adsim.models.train.Trainer` with the same
 data, seed and settings, then scored on the test split: AUC, log-loss, ECE (raw probabilities, no
@@ -19,20 +25,21 @@ samples/s and inference rows/s. On synthetic data the truth's own probabilities 
 **Bayes-optimal** row, the ceiling no model can beat. Outputs: ``compare.csv``, ``compare.json``
 and ``compare.png`` (AUC and log-loss bars) in the output folder.
 
-The trainer's objective is extended here (:class:`ZooTrainer`): an optional loss from
-:mod:`adsim.models.losses` replaces binary cross-entropy, and the models' own penalties
-(:func:`adsim.models.layers.regularization_loss`, e.g. the used-row embedding L2) are added.
-With ``negative_sampling = w`` the training and validation splits keep every click and a fraction
-``w`` of non-clicks (He et al. 2014) and test logits are re-corrected by ``+ log w``
-(:func:`adsim.models.losses.recalibrate_logit`).
+Loss, embedding L2 and negative down-sampling are the trainer's own (one code path with
+``adsim train``; see :mod:`adsim.models.train`): ``train.loss`` from :mod:`adsim.models.losses`,
+the models' penalties (:func:`adsim.models.layers.regularization_loss`) always added, and with
+``train.negative_sampling = w`` the training split keeps every click and a fraction ``w`` of
+non-clicks (He et al. 2014) while the network learns the re-corrected logit
+``logit q + log w`` (:func:`adsim.models.losses.recalibrate_logit`), so its test probabilities are
+calibrated; the table also reports ``ece_uncorrected``, the ECE of the uncorrected ``q``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import click
 import numpy as np
@@ -65,13 +72,6 @@ class CompareModel(StrictModel):
         return self.label or self.name
 
 
-class LossSection(StrictModel):
-    """Training loss (:mod:`adsim.models.losses`); options as the loss class's keyword arguments."""
-
-    name: Literal["bce", "focal", "class_balanced", "hard_negative"] = "bce"
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
 class CompareConfig(StrictModel):
     """An ``adsim compare`` file."""
 
@@ -79,12 +79,24 @@ class CompareConfig(StrictModel):
     data: DatasetConfig
     models: list[CompareModel] = Field(min_length=1, description="Models to train and compare.")
     train: TrainConfig = Field(default_factory=TrainConfig)
-    loss: LossSection = Field(default_factory=LossSection)
-    negative_sampling: float | None = Field(
-        default=None, gt=0.0, le=1.0,
-        description="Keep non-clicks at this rate when training (predictions re-corrected).",
-    )
     n_bins: int = Field(default=15, ge=2, le=1000, description="Bins of the ECE.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_shorthands(cls, data: Any) -> Any:
+        """Top-level ``loss`` / ``negative_sampling`` are shorthands for ``train.loss`` / ``train.…``."""
+        if not isinstance(data, dict) or not ({"loss", "negative_sampling"} & set(data)):
+            return data
+        data = dict(data)
+        train = data.get("train") or {}
+        train = train.model_dump(exclude_unset=True) if isinstance(train, TrainConfig) else dict(train)
+        for key in ("loss", "negative_sampling"):
+            if key in data:
+                if key in train:
+                    raise ValueError(f"give {key} once: top-level or in 'train', not both")
+                train[key] = data.pop(key)
+        data["train"] = train
+        return data
 
     @model_validator(mode="after")
     def _unique_labels(self) -> CompareConfig:
@@ -121,53 +133,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(b) for b in body)])
 
 
-def _zoo_trainer_cls() -> type:
-    import torch
-
-    from adsim.models.layers import regularization_loss
-    from adsim.models.train import Trainer
-
-    class ZooTrainer(Trainer):
-        """The pipeline's trainer with a pluggable loss and the models' regularisation terms."""
-
-        def __init__(self, *args: Any, loss_fn: Any = None, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.loss_fn = loss_fn
-
-        def _loss(self, logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
-            if self.loss_fn is None:
-                base = super()._loss(logits, labels, smoothing)
-            else:
-                logits = logits.float().reshape(labels.shape)  # (B, T)
-                target = labels * (1.0 - smoothing) + 0.5 * smoothing if smoothing else labels
-                base = self.loss_fn(logits, target)
-            return base + regularization_loss(self.model).to(base.device)
-
-    return ZooTrainer
-
-
-def _subsample(data: Any, rate: float, rng: np.random.Generator) -> Any:
-    from adsim.models.losses import downsample_negatives
-
-    idx = downsample_negatives(data.labels[:, 0], rate, rng)
-    pick = lambda a: None if a is None else a[idx]  # noqa: E731
-    return replace(data, dense=data.dense[idx], sparse=data.sparse[idx], labels=data.labels[idx],
-                   seq=pick(data.seq), group=pick(data.group), truth=pick(data.truth))
-
-
-def _build_loss(section: LossSection, train: Any) -> Any:
-    from adsim.models.losses import build_loss
-
-    if section.name == "bce":
-        return None
-    opts = dict(section.options)
-    if section.name == "class_balanced":
-        y = train.labels
-        opts.setdefault("n_pos", y.sum(0).tolist() if y.shape[1] > 1 else float(y[:, 0].sum()))
-        opts.setdefault("n_neg", (1 - y).sum(0).tolist() if y.shape[1] > 1 else float((1 - y[:, 0]).sum()))
-    return build_loss(section.name, **opts)
-
-
 def train_and_score(
     cfg: CompareConfig, entry: CompareModel, train: Any, val: Any, test: Any, schema: Any,
     run_dir: Path | None = None,
@@ -184,7 +149,7 @@ def train_and_score(
         model = build_model(entry.name, schema, **entry.options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"models[{entry.row_label}]: {exc}") from None
-    trainer = _zoo_trainer_cls()(model, cfg.train, run_dir, loss_fn=_build_loss(cfg.loss, train))
+    trainer = Trainer(model, cfg.train, run_dir)
     t0 = time.perf_counter()
     result = trainer.fit(train, val)
     fit_s = time.perf_counter() - t0
@@ -197,11 +162,9 @@ def train_and_score(
     infer_s = time.perf_counter() - t0
     y = test.labels[:, 0]
     extra = {}
-    if cfg.negative_sampling is not None:
-        from adsim.models.losses import recalibrate_logit
-
-        extra["ece_uncorrected"] = ece(y, 0.5 * (1.0 + np.tanh(0.5 * z)), cfg.n_bins)
-        z = recalibrate_logit(z, cfg.negative_sampling)
+    w = cfg.train.negative_sampling
+    if w is not None:  # the network outputs logit p = logit q + log w; show the uncorrected q too
+        extra["ece_uncorrected"] = ece(y, 0.5 * (1.0 + np.tanh(0.5 * (z - np.log(w)))), cfg.n_bins)
     p = 0.5 * (1.0 + np.tanh(0.5 * z))
     rates = [h["rows_per_s"] for h in result.history if np.isfinite(h["rows_per_s"])]
     row = {
@@ -211,7 +174,7 @@ def train_and_score(
         "train_rows_per_s": float(np.mean(rates)) if rates else None,
         "infer_rows_per_s": len(test) / infer_s if infer_s > 0 else None,
         "epochs": len(result.history), "best_epoch": result.best_epoch, "fit_seconds": fit_s,
-        "train_rows": len(train), **extra,
+        "train_rows": trainer.train_rows, **extra,
     }
     return row, p
 
@@ -239,9 +202,6 @@ def compare_models(
     train, schema = load_split(pdir, "train")
     val, _ = load_split(pdir, "val")
     test, _ = load_split(pdir, "test")
-    if cfg.negative_sampling is not None:
-        rng = np.random.default_rng([cfg.train.seed, 17])
-        train, val = _subsample(train, cfg.negative_sampling, rng), _subsample(val, cfg.negative_sampling, rng)
     out = Path(out_dir) if out_dir is not None else (Path("runs") / cfg.name if write else None)
     rows = []
     for entry in entries:

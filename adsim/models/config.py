@@ -37,6 +37,8 @@ __all__ = [
     "SplitConfig",
     "DatasetConfig",
     "ModelSection",
+    "LOSS_NAMES",
+    "LossSection",
     "TrainConfig",
     "CalibrationSection",
     "RunConfig",
@@ -205,6 +207,62 @@ class ModelSection(StrictModel):
     )
 
 
+# -------------------------------------------------------------------------------------- loss
+#: loss name -> {option: (check, description of the valid range)}; the names are those of
+#: ``adsim.models.losses.LOSSES`` (a test keeps them equal; this module must not import torch)
+_LOSS_OPTIONS: dict[str, dict[str, tuple[Any, str]]] = {
+    "bce": {},
+    "focal": {
+        "gamma": (lambda v: v >= 0, ">= 0"),
+        "alpha": (lambda v: v is None or 0 < v < 1, "in (0, 1) or null"),
+    },
+    "class_balanced": {
+        "beta": (lambda v: 0 <= v < 1, "in [0, 1)"),
+        "gamma": (lambda v: v >= 0, ">= 0"),
+        "n_neg": (lambda v: _positive_counts(v), "> 0 (a count, or one count per task)"),
+        "n_pos": (lambda v: _positive_counts(v), "> 0 (a count, or one count per task)"),
+    },
+    "hard_negative": {
+        "neg_ratio": (lambda v: v > 0, "> 0"),
+        "min_negatives": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+    },
+}
+LOSS_NAMES = tuple(_LOSS_OPTIONS)
+
+
+def _positive_counts(v: Any) -> bool:
+    vals = v if isinstance(v, list) else [v]
+    return bool(vals) and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in vals)
+
+
+class LossSection(StrictModel):
+    """The training loss (:mod:`adsim.models.losses`): a name and the loss class's keyword options.
+
+    ``bce`` (default), ``focal`` (``gamma`` = 2, ``alpha``), ``class_balanced`` (``beta`` = 0.9999,
+    ``gamma`` = 0; class counts default to the training split's), ``hard_negative``
+    (``neg_ratio`` = 3, ``min_negatives`` = 16). Applied per task, then combined by
+    ``train.task_weighting``.
+    """
+
+    name: Literal["bce", "focal", "class_balanced", "hard_negative"] = Field(
+        default="bce", description="Loss name (adsim.models.losses.build_loss)."
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword options of the loss.")
+
+    @model_validator(mode="after")
+    def _check_options(self) -> LossSection:
+        allowed = _LOSS_OPTIONS[self.name]
+        for key, value in self.options.items():
+            if key not in allowed:
+                have = ", ".join(sorted(allowed)) or "none"
+                raise ValueError(f"loss {self.name!r} has no option {key!r}; its options: {have}")
+            ok, rng = allowed[key]
+            numeric = value is None or isinstance(value, (int, float, list)) and not isinstance(value, bool)
+            if not numeric or not ok(value):
+                raise ValueError(f"{self.name} {key} must be {rng}, got {value!r}")
+        return self
+
+
 # ---------------------------------------------------------------------------------- training
 class TrainConfig(StrictModel):
     """Trainer settings (see :class:`adsim.models.train.Trainer`)."""
@@ -241,8 +299,20 @@ class TrainConfig(StrictModel):
     checkpoint_every: int = Field(
         default=200, ge=1, description="Write the resume state every this many optimiser steps."
     )
+    loss: LossSection = Field(default_factory=LossSection, description="Training loss per task.")
+    task_weighting: Literal["fixed", "uncertainty"] = Field(
+        default="fixed",
+        description="How task losses combine: 'fixed' weights (task_weights) or learned homoscedastic"
+        " 'uncertainty' weights (Kendall et al. 2018; adsim.models.multitask.MultiTaskLoss).",
+    )
     task_weights: list[float] | None = Field(
-        default=None, description="Loss weight per task (multi-task models; default all 1)."
+        default=None, description="Fixed loss weight per task (multi-task models; default all 1)."
+    )
+    negative_sampling: float | None = Field(
+        default=None, gt=0.0, le=1.0,
+        description="Keep every click and this share w of non-clicks of the training split (single-task);"
+        " the model is trained to output the re-corrected logit (logit q - log w), so predictions stay"
+        " calibrated (He et al. 2014).",
     )
     progress: bool = Field(default=True, description="Show tqdm progress bars.")
     tensorboard: bool = Field(default=True, description="Also log to TensorBoard when installed.")
@@ -253,6 +323,15 @@ class TrainConfig(StrictModel):
             raise ValueError(
                 f"swa_epochs ({self.swa_epochs}) must be < epochs ({self.epochs}): SWA averages the last epochs"
             )
+        if self.task_weighting == "uncertainty" and self.task_weights is not None:
+            raise ValueError(
+                "task_weights are the fixed weights; with task_weighting 'uncertainty' the weights are"
+                " learned: remove task_weights or use task_weighting 'fixed'"
+            )
+        if self.task_weights is not None and (
+            any(w < 0 for w in self.task_weights) or sum(self.task_weights) <= 0
+        ):
+            raise ValueError(f"task_weights must be >= 0 with a positive sum, got {self.task_weights}")
         return self
 
 

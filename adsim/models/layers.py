@@ -131,8 +131,8 @@ class EmbeddingConfig:
     hash_threshold: int = 10_000
     """Vocabulary size above which a field is hashed (when ``hash_buckets`` is set)."""
     l2_reg: float = 0.0
-    """λ of the L2 penalty on the embedding rows used in the batch; a trainer must add
-    :func:`regularization_loss` to its loss for it to act (``adsim compare`` does)."""
+    """λ of the L2 penalty on the embedding rows used in the batch; the pipeline's trainer adds
+    :func:`regularization_loss` to its loss (``adsim train`` and ``adsim compare``)."""
     init_std: float = 1e-2
     """Embedding rows are initialised N(0, init_std²)."""
     embed_dropout: float = 0.0

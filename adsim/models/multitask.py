@@ -31,27 +31,25 @@ Task weighting
   :math:`\\sum_t e^{-s_t} L_t + \\tfrac12 s_t`. At the optimum :math:`e^{-s_t} = 1 / (2 L_t)`,
   so a task with a larger (noisier) loss is down-weighted.
 
-:class:`MultiTaskTrainer` is the pipeline's :class:`~adsim.models.train.Trainer` with this loss:
+The pipeline's :class:`~adsim.models.train.Trainer` builds its objective as a
+:class:`MultiTaskLoss` from ``train.task_weighting`` (+ ``train.task_weights``, ``train.loss``):
 the :math:`s_t` are optimised with the model (no weight decay) and saved in the resume state.
+From YAML::
+
+    train: {task_weighting: uncertainty}                  # or: {task_weights: [1.0, 2.0]}
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from adsim.models.config import TrainConfig
-from adsim.models.train import Trainer
-
 __all__ = [
     "WEIGHTINGS",
     "MultiTaskLoss",
-    "MultiTaskTrainer",
     "log_sigmoid_product_logit",
     "post_click_cvr",
 ]
@@ -83,18 +81,25 @@ def post_click_cvr(p_ctr: np.ndarray, p_ctcvr: np.ndarray, eps: float = 1e-12) -
 
 
 class MultiTaskLoss(nn.Module):
-    """Weighted sum of per-task binary cross-entropies; see the module docstring.
+    """Weighted sum of per-task losses; see the module docstring.
+
+    This is the objective of the pipeline's :class:`~adsim.models.train.Trainer` (built from
+    ``train.loss``, ``train.task_weighting`` and ``train.task_weights``); its parameters (the
+    uncertainty log-variances) join the trainer's optimiser and its state travels in ``resume.pt``.
 
     Args:
         n_tasks: T.
         weighting: ``"fixed"`` or ``"uncertainty"``.
         weights: fixed weights w_t (default all 1; ignored by ``uncertainty``).
         label_smoothing: targets become y(1-ε) + ε/2.
+        base: the per-task loss L_t(logits ``(B,)``, targets ``(B,)``) -> scalar: one module for
+            every task or a sequence of T modules (e.g. class-balanced weights per task); default
+            binary cross-entropy (any loss of :mod:`adsim.models.losses`).
     """
 
     def __init__(
         self, n_tasks: int, weighting: str = "fixed", weights: Sequence[float] | None = None,
-        label_smoothing: float = 0.0,
+        label_smoothing: float = 0.0, base: nn.Module | Sequence[nn.Module] | None = None,
     ) -> None:
         super().__init__()
         if weighting not in WEIGHTINGS:
@@ -103,21 +108,31 @@ class MultiTaskLoss(nn.Module):
             raise ValueError(f"{len(weights)} task weights given for {n_tasks} tasks")
         self.weighting = weighting
         self.label_smoothing = float(label_smoothing)
-        w = torch.ones(n_tasks) if weights is None else torch.tensor(list(weights), dtype=torch.float32)
+        w = torch.ones(n_tasks) if weighting == "uncertainty" or weights is None \
+            else torch.tensor(list(weights), dtype=torch.float32)
         if (w < 0).any() or w.sum() <= 0:
             raise ValueError("task weights must be >= 0 with a positive sum")
         self.register_buffer("weights", w)
         #: s_t = log σ_t² (uncertainty weighting); a parameter only in that mode
         self.log_vars = nn.Parameter(torch.zeros(n_tasks)) if weighting == "uncertainty" else None
+        if base is None or isinstance(base, nn.Module):
+            self.base = None if base is None else nn.ModuleList([base])
+        else:
+            if len(base) != n_tasks:
+                raise ValueError(f"{len(base)} per-task losses given for {n_tasks} tasks")
+            self.base = nn.ModuleList(base)
 
     def per_task(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``(T,)`` mean binary cross-entropy of each task."""
-        logits = logits.float().reshape(labels.shape)
+        """``(T,)`` loss of each task (mean binary cross-entropy unless ``base`` says otherwise)."""
+        logits = logits.float().reshape(labels.shape)  # (B, T)
         eps = self.label_smoothing
         target = labels * (1.0 - eps) + 0.5 * eps if eps else labels
-        return nn.functional.binary_cross_entropy_with_logits(
-            logits, target, reduction="none"
-        ).mean(0)
+        if self.base is None:
+            return nn.functional.binary_cross_entropy_with_logits(
+                logits, target, reduction="none"
+            ).mean(0)
+        fns = list(self.base) * labels.shape[1] if len(self.base) == 1 else list(self.base)
+        return torch.stack([fn(logits[:, t], target[:, t]) for t, fn in enumerate(fns)])  # T is small
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         losses = self.per_task(logits, labels)
@@ -132,48 +147,3 @@ class MultiTaskLoss(nn.Module):
         else:
             w = torch.exp(-self.log_vars.detach())
         return w.cpu().double().numpy()
-
-
-class MultiTaskTrainer(Trainer):
-    """The pipeline's trainer with a :class:`MultiTaskLoss` (e.g. uncertainty weighting).
-
-    Everything else (AdamW, schedule, AMP, early stopping on the unweighted mean validation
-    log-loss, SWA, checkpoints and resume) is :class:`~adsim.models.train.Trainer`'s. The loss's
-    learned parameters join the optimiser as their own group without weight decay and travel in
-    ``resume.pt`` under ``"mtl_loss"``.
-
-    Args:
-        model: a multi-task zoo model (logits ``(B, T)``).
-        cfg: trainer settings; ``cfg.task_weights`` are the fixed weights.
-        run_dir: as for :class:`~adsim.models.train.Trainer`.
-        weighting: ``"fixed"`` or ``"uncertainty"``.
-    """
-
-    def __init__(
-        self, model: nn.Module, cfg: TrainConfig, run_dir: str | Path | None = None,
-        weighting: str = "uncertainty",
-    ) -> None:
-        super().__init__(model, cfg, run_dir)
-        n_tasks = len(model.schema.tasks) if hasattr(model, "schema") else None
-        if n_tasks is None:
-            raise ValueError("MultiTaskTrainer needs a zoo model with a .schema")
-        self.mtl_loss = MultiTaskLoss(
-            n_tasks, weighting, cfg.task_weights, cfg.label_smoothing
-        ).to(self.device)
-        extra = [p for p in self.mtl_loss.parameters()]
-        if extra:
-            self.optimizer.add_param_group({"params": extra, "weight_decay": 0.0})
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
-        return self.mtl_loss(logits, labels)
-
-    def _state(self, **progress: Any) -> dict[str, Any]:
-        state = super()._state(**progress)
-        state["mtl_loss"] = self.mtl_loss.state_dict()
-        return state
-
-    def _load_resume(self) -> dict[str, Any] | None:
-        st = super()._load_resume()
-        if st is not None and "mtl_loss" in st:
-            self.mtl_loss.load_state_dict(st["mtl_loss"])
-        return st

@@ -140,7 +140,10 @@ def train_run(
     model = trainer.model
     summary = {"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
                "used_swa": result.used_swa, "stopped_early": result.stopped_early,
-               "final_val_loss": result.final_val_loss, "epochs_run": len(result.history)}
+               "final_val_loss": result.final_val_loss, "epochs_run": len(result.history),
+               "train_rows": trainer.train_rows, "negative_sampling": cfg.train.negative_sampling,
+               "loss": cfg.train.loss.name, "task_weighting": cfg.train.task_weighting,
+               "task_weights": [float(w) for w in trainer.objective.task_weights()]}
     save_checkpoint(out / "checkpoint.pt", model, cfg.model.name, cfg.model.options, schema,
                     cfg.train.model_dump(mode="json"), summary)
     metrics = _calibrate(cfg, out, model, val, test, schema)

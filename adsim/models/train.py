@@ -13,8 +13,23 @@ Usage::
 The model stays a pure ``nn.Module`` (``forward(batch) -> logits (B,) or (B, T)``); everything
 else lives here:
 
-* **objective** — mean over tasks t (weights w_t) of binary cross-entropy with logits,
-  targets smoothed to ``y(1-ε) + ε/2`` (label smoothing, Szegedy et al. 2016);
+* **objective** — :class:`~adsim.models.multitask.MultiTaskLoss` built by :func:`build_objective`
+  from the config: per task t the loss ``train.loss`` (binary cross-entropy by default, or focal,
+  class-balanced, hard-negative from :mod:`adsim.models.losses`) with targets smoothed to
+  ``y(1-ε) + ε/2`` (label smoothing, Szegedy et al. 2016), combined by ``train.task_weighting``:
+  fixed weights ``Σ w_t L_t / Σ w_t`` or learned uncertainty weights ``Σ e^{-s_t} L_t + s_t/2``
+  (Kendall et al. 2018); plus the model's own penalties
+  (:func:`adsim.models.layers.regularization_loss`, e.g. the used-row embedding L2 ``l2_reg``).
+  Any other objective module can be passed as ``Trainer(..., objective=...)`` (the public hook):
+  its parameters join the optimiser (no weight decay) and its state is saved in ``resume.pt``;
+* **negative down-sampling** — with ``train.negative_sampling = w`` the training split keeps every
+  click and each non-click with probability w (He et al. 2014; seeded by ``(seed, 17)``, the
+  validation split is untouched). A model fitted to the sample estimates ``logit q`` and
+  ``logit p = logit q + log w`` (:func:`adsim.models.losses.recalibrate_logit`); the trainer
+  applies this correction inside the training loss — the loss sees ``z - log w`` — so the
+  network's own output z is the re-corrected, calibrated logit: every consumer (``predict_frame``,
+  serving, ONNX export, the world model) gets calibrated probabilities without knowing w, and
+  validation loss / early stopping / calibrators work on the real distribution;
 * **optimiser** — AdamW (Loshchilov & Hutter 2019) with decoupled weight decay, gradient-norm
   clipping, gradient accumulation over ``accumulation_steps`` micro-batches;
 * **schedule** — ``CosineAnnealingWarmRestarts`` (Loshchilov & Hutter 2017) stepped per optimiser
@@ -55,7 +70,8 @@ from adsim._io import atomic_path, write_text
 from adsim.models.config import TrainConfig
 from adsim.models.data import CTRData
 
-__all__ = ["Trainer", "TrainResult", "resolve_device", "to_tensors", "iter_batches"]
+__all__ = ["Trainer", "TrainResult", "build_objective", "downsample", "resolve_device", "to_tensors",
+           "iter_batches"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -94,6 +110,59 @@ def iter_batches(tensors: dict[str, torch.Tensor], batch_size: int, perm: torch.
             yield b, {k: v.index_select(0, idx) for k, v in tensors.items()}
 
 
+def build_objective(cfg: TrainConfig, labels: np.ndarray) -> nn.Module:
+    """The trainer's default objective for ``labels`` ``(N, T)`` (class counts for class-balanced).
+
+    A :class:`~adsim.models.multitask.MultiTaskLoss` with ``cfg.task_weighting``,
+    ``cfg.task_weights``, ``cfg.label_smoothing`` and per-task ``cfg.loss``.
+    """
+    from adsim.errors import ConfigError
+    from adsim.models.losses import build_loss
+    from adsim.models.multitask import MultiTaskLoss
+
+    n_tasks = labels.shape[1]
+    tw = cfg.task_weights
+    if tw is not None and len(tw) != n_tasks:
+        raise ConfigError(f"train.task_weights has {len(tw)} weights but the data has {n_tasks} tasks")
+    name, opts = cfg.loss.name, dict(cfg.loss.options)
+    if name == "bce":
+        base: Any = None  # MultiTaskLoss's vectorised BCE
+    elif name == "class_balanced":
+        pos, neg = labels.sum(0), (1 - labels).sum(0)  # (T,)
+        counts = {k: opts.pop(k) for k in ("n_pos", "n_neg") if k in opts}
+        for k in counts:
+            if isinstance(counts[k], list) and len(counts[k]) != n_tasks:
+                raise ConfigError(f"train.loss.options.{k} has {len(counts[k])} counts but the data has"
+                                  f" {n_tasks} tasks")
+        per = lambda k, t, default: (counts[k][t] if isinstance(counts[k], list) else counts[k]) \
+            if k in counts else float(default[t])  # noqa: E731
+        try:
+            base = [build_loss(name, n_pos=per("n_pos", t, pos), n_neg=per("n_neg", t, neg), **opts)
+                    for t in range(n_tasks)]
+        except ConfigError as exc:
+            raise ConfigError(f"train.loss: {exc}") from None
+    else:
+        try:
+            base = build_loss(name, **opts)
+        except ConfigError as exc:
+            raise ConfigError(f"train.loss: {exc}") from None
+    return MultiTaskLoss(n_tasks, cfg.task_weighting, tw, cfg.label_smoothing, base)
+
+
+def downsample(data: CTRData, rate: float, seed: int) -> CTRData:
+    """``data`` with every click and each non-click (task 0) kept with probability ``rate``.
+
+    :func:`adsim.models.losses.downsample_negatives` with the generator ``default_rng([seed, 17])``.
+    """
+    from dataclasses import fields, replace
+
+    from adsim.models.losses import downsample_negatives
+
+    idx = downsample_negatives(data.labels[:, 0], rate, np.random.default_rng([seed, 17]))
+    arrays = {f.name: getattr(data, f.name) for f in fields(data)}
+    return replace(data, **{k: v[idx] for k, v in arrays.items() if isinstance(v, np.ndarray)})
+
+
 @dataclass
 class TrainResult:
     """What :meth:`Trainer.fit` returns."""
@@ -114,9 +183,13 @@ class Trainer:
         model: a pure ``nn.Module`` mapping a batch dict to logits ``(B,)`` or ``(B, T)``.
         cfg: :class:`~adsim.models.config.TrainConfig`.
         run_dir: where ``resume.pt``, ``best.pt`` and ``metrics.csv`` go (None: nothing written).
+        objective: the training objective, a module ``(logits (B, T), labels (B, T)) -> scalar``;
+            default :func:`build_objective` of ``cfg`` (built on the first :meth:`fit`). Its
+            parameters are optimised with the model and its state is part of ``resume.pt``.
     """
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, run_dir: str | Path | None = None) -> None:
+    def __init__(self, model: nn.Module, cfg: TrainConfig, run_dir: str | Path | None = None,
+                 objective: nn.Module | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
         if cfg.num_threads:
@@ -133,6 +206,23 @@ class Trainer:
             lr=cfg.lr,
         )
         self.forward_model = torch.compile(self.model) if cfg.compile else self.model
+        #: sub-modules with a ``regularization_loss()`` (e.g. the embedding L2), added to the loss
+        self._penalties = [m for m in self.model.modules()
+                           if m is not self.model and callable(getattr(m, "regularization_loss", None))]
+        #: -log w under negative down-sampling (the loss sees z - log w = logit q), else 0
+        self.logit_shift = -math.log(cfg.negative_sampling) if cfg.negative_sampling else 0.0
+        self.objective: nn.Module | None = None
+        if objective is not None:
+            self.set_objective(objective)
+
+    def set_objective(self, objective: nn.Module) -> None:
+        """Use ``objective``; its parameters join the optimiser as a group without weight decay."""
+        if self.objective is not None:
+            raise RuntimeError("the trainer already has an objective")
+        self.objective = objective.to(self.device)
+        params = [p for p in self.objective.parameters() if p.requires_grad]
+        if params:
+            self.optimizer.add_param_group({"params": params, "weight_decay": 0.0})
 
     def _amp_dtype(self) -> torch.dtype | None:
         amp = self.cfg.amp
@@ -148,12 +238,16 @@ class Trainer:
         return torch.bfloat16 if amp == "bf16" else None
 
     # ------------------------------------------------------------------------------ loss
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Training loss of one micro-batch: objective (on ``z - log w`` under negative
+        down-sampling) + the model's penalties from the forward that produced ``logits``."""
         logits = logits.float().reshape(labels.shape)  # (B, T)
-        target = labels * (1.0 - smoothing) + 0.5 * smoothing if smoothing else labels
-        per_task = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(0)
-        w = self._task_weights(labels.shape[1], labels.device)
-        return (per_task * w).sum() / w.sum()
+        if self.logit_shift:
+            logits = logits + self.logit_shift
+        out = self.objective(logits, labels)
+        for m in self._penalties:
+            out = out + m.regularization_loss().to(out.device)
+        return out
 
     def _task_weights(self, n_tasks: int, device: torch.device) -> torch.Tensor:
         tw = self.cfg.task_weights
@@ -211,6 +305,7 @@ class Trainer:
             "numpy_rng": {"key": np_state[0], "state": torch.from_numpy(np_state[1].astype(np.int64)),
                           "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
             "train_config": self.cfg.model_dump(mode="json"),
+            "objective": self.objective.state_dict() if self.objective is not None else {},
         }
         state.update(progress)
         return state
@@ -228,17 +323,21 @@ class Trainer:
             return None
         st = torch.load(path, map_location="cpu", weights_only=True)
         ignore = {"progress", "tensorboard", "num_threads", "device", "eval_batch_size"}
+        defaults = TrainConfig().model_dump(mode="json")  # keys added later: a run saved without them used these
         saved = {k: v for k, v in st["train_config"].items() if k not in ignore}
         now = {k: v for k, v in self.cfg.model_dump(mode="json").items() if k not in ignore}
-        changed = sorted(k for k in now if saved.get(k) != now[k])
+        changed = sorted(k for k in now if saved.get(k, defaults.get(k)) != now[k])
         if changed:
             from adsim.errors import ConfigError
 
             raise ConfigError(
                 f"cannot resume {path}: train.{changed[0]} changed since the run started"
-                f" ({saved.get(changed[0])!r} -> {now[changed[0]]!r}); restore it or start a new run"
+                f" ({saved.get(changed[0], defaults.get(changed[0]))!r} -> {now[changed[0]]!r});"
+                " restore it or start a new run"
             )
         self.model.load_state_dict(st["model"])
+        if st.get("objective"):
+            self.objective.load_state_dict(st["objective"])
         self.optimizer.load_state_dict(st["optimizer"])
         if self.scheduler is not None and st["scheduler"] is not None:
             self.scheduler.load_state_dict(st["scheduler"])
@@ -273,6 +372,18 @@ class Trainer:
             from adsim.errors import DataError
 
             raise DataError(f"empty split: train has {len(train)} rows, val has {len(val)}")
+        if cfg.negative_sampling is not None:
+            if train.labels.shape[1] != 1:
+                from adsim.errors import ConfigError
+
+                raise ConfigError(
+                    f"train.negative_sampling needs single-task data (the log w correction is exact only"
+                    f" for the label that defines negatives); this data has {train.labels.shape[1]} tasks"
+                )
+            train = downsample(train, cfg.negative_sampling, cfg.seed)
+        self.train_rows = len(train)  # rows actually trained on
+        if self.objective is None:
+            self.set_objective(build_objective(cfg, train.labels))
         tr, va = to_tensors(train, self.device), to_tensors(val, self.device)
         n = len(train)
         n_batches = math.ceil(n / cfg.batch_size)
@@ -314,7 +425,7 @@ class Trainer:
                 with torch.autocast(device_type, dtype=self.amp_dtype or torch.float32,
                                     enabled=self.amp_dtype is not None):
                     logits = self.forward_model(batch)
-                loss = self._loss(logits, labels, cfg.label_smoothing)
+                loss = self.loss(logits, labels)
                 self.scaler.scale(loss / cfg.accumulation_steps).backward()
                 loss_sum += float(loss.detach()) * labels.shape[0]
                 rows_seen += labels.shape[0]

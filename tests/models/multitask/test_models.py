@@ -25,13 +25,9 @@ def _fit(name, data, weighting=None):
     train, val, schema = data
     torch.manual_seed(0)
     model = build_model(name, schema, **MODELS[name])
-    cfg = TrainConfig(epochs=1, batch_size=32, progress=False, tensorboard=False, device="cpu")
-    if weighting is None:
-        trainer = Trainer(model, cfg)
-    else:
-        from adsim.models.multitask import MultiTaskTrainer
-
-        trainer = MultiTaskTrainer(model, cfg, weighting=weighting)
+    cfg = TrainConfig(epochs=1, batch_size=32, progress=False, tensorboard=False, device="cpu",
+                      task_weighting=weighting or "fixed")
+    trainer = Trainer(model, cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     result = trainer.fit(train, val)
     p = Trainer.predict_proba(model, val)
@@ -55,7 +51,7 @@ def test_trains_on_aliexpress(name, aliexpress):
 
 def test_uncertainty_weighting_learns_log_variances(aliexpress):
     _, trainer = _fit("mmoe", aliexpress, weighting="uncertainty")
-    s = trainer.mtl_loss.log_vars.detach()
+    s = trainer.objective.log_vars.detach()
     assert not torch.equal(s, torch.zeros_like(s)), "log-variances did not move"
 
 
@@ -192,18 +188,24 @@ def test_uncertainty_loss_formula():
 
 
 def test_uncertainty_weights_survive_resume(aliexpress, tmp_path):
-    from adsim.models.multitask import MultiTaskTrainer
+    from adsim.models.train import Trainer
 
     train, val, schema = aliexpress
-    cfg = TrainConfig(epochs=1, batch_size=32, progress=False, tensorboard=False, device="cpu")
+    cfg = TrainConfig(epochs=1, batch_size=32, progress=False, tensorboard=False, device="cpu",
+                      task_weighting="uncertainty")
     torch.manual_seed(0)
-    first = MultiTaskTrainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
+    first = Trainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
     first.fit(train, val)
-    saved = torch.load(tmp_path / "resume.pt", weights_only=True)["mtl_loss"]["log_vars"]
-    assert torch.equal(saved, first.mtl_loss.log_vars.detach())
-    second = MultiTaskTrainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
+    state = torch.load(tmp_path / "resume.pt", weights_only=True)
+    saved = state["objective"]["log_vars"]
+    assert torch.equal(saved, first.objective.log_vars.detach())
+    assert not torch.equal(saved, torch.zeros_like(saved))
+    # the log-variances are optimised: their Adam moments are in the optimiser state
+    assert any(p is first.objective.log_vars for g in first.optimizer.param_groups for p in g["params"])
+    assert len(state["optimizer"]["param_groups"]) == 3
+    second = Trainer(build_model("esmm", schema, **MODELS["esmm"]), cfg, tmp_path)
     second.fit(train, val, resume=True)
-    assert torch.equal(second.mtl_loss.log_vars.detach(), saved)
+    assert torch.equal(second.objective.log_vars.detach(), saved)
 
 
 @pytest.mark.parametrize(("name", "options"), [

@@ -186,23 +186,29 @@ def test_negative_downsampling_at_ten_percent_on_400k_rows(tmp_path: Path) -> No
 @pytest.mark.parametrize("loss", [{"name": "focal", "options": {"gamma": 2}}, {"name": "hard_negative"},
                                   {"name": "class_balanced"}])
 def test_compare_trainer_uses_the_configured_loss_and_embedding_l2(loss: dict, real_splits: dict) -> None:
+    """``adsim compare`` trains with the pipeline's Trainer, whose objective comes from train.loss."""
     import torch.nn.functional as F
 
-    from adsim.models.compare import _build_loss, _zoo_trainer_cls
     from adsim.models.layers import regularization_loss
+    from adsim.models.losses import build_loss
+    from adsim.models.train import Trainer, build_objective
     from adsim.models.zoo import build_model
 
     train, val, test, schema = real_splits["criteo"]
     cfg = parse_config({"data": {"source": {"type": "synthetic"}}, "models": [{"name": "fm"}], "loss": loss,
                         "train": {"progress": False, "tensorboard": False}}, CompareConfig)
-    loss_fn = _build_loss(cfg.loss, train)
+    assert cfg.train.loss.name == loss["name"]  # the top-level shorthand lands in train.loss
     model = build_model("fm", schema, embed_dim=4, l2_reg=0.1, init_std=0.5)
-    trainer = _zoo_trainer_cls()(model, cfg.train, None, loss_fn=loss_fn)
+    trainer = Trainer(model, cfg.train, None, objective=build_objective(cfg.train, train.labels))
+    opts = dict(loss.get("options", {}))
+    if loss["name"] == "class_balanced":
+        opts.update(n_pos=float(train.labels.sum()), n_neg=float((1 - train.labels).sum()))
+    loss_fn = build_loss(loss["name"], **opts)
     batch = {"dense": torch.from_numpy(train.dense[:64]), "sparse": torch.from_numpy(train.sparse[:64])}
     y = torch.tensor(train.labels[:64])
     model.train()
     logits = model(batch)
-    got = trainer._loss(logits, y, 0.0)
+    got = trainer.loss(logits, y)
     reg = regularization_loss(model)
     assert reg.item() > 0
     assert torch.allclose(got, loss_fn(logits.reshape(y.shape), y) + reg)
