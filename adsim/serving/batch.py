@@ -52,8 +52,6 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
     clash = [c for c in keep if c.startswith("pred_") and c[5:].removesuffix("_raw") in tasks]
     if clash:
         raise DataError(f"input column {clash[0]!r} would be overwritten by a prediction; drop it with --columns")
-    pre = run.preprocessor
-    filler = [c for c in pre.passthrough if c not in names]  # ids/truth are not needed to score
     n_rows = pf.metadata.num_rows
     written = 0
     with atomic_path(output_path) as tmp:
@@ -61,9 +59,7 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
         try:
             bar = tqdm(total=n_rows, unit="rows", desc="scoring", disable=not progress)
             for rb in pf.iter_batches(batch_size=chunk_size):
-                df = rb.to_pandas()
-                for c in filler:
-                    df[c] = np.nan
+                df = rb.to_pandas()  # only the model's feature columns are used (see Run.predict_frame)
                 p = run.predict_frame(df, calibrated=True, batch_size=chunk_size)
                 out = {c: rb.column(c) for c in keep}
                 for j, t in enumerate(tasks):
