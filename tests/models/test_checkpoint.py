@@ -45,6 +45,33 @@ def rows() -> pd.DataFrame:
     return generate_synthetic(SyntheticSource(**{**SOURCE, "n_rows": 200, "seed": 9}))[0]
 
 
+def test_test_metrics_has_business_figures(run_dir: Path) -> None:
+    from adsim.models.data import load_split
+
+    m = json.loads((run_dir / "test_metrics.json").read_text())
+    b = m["business"]["click"]
+    test, _ = load_split(run_dir.parent / "processed", "test")
+    assert b["impressions"] == len(test) == m["n_test"]
+    assert b["ctr"] == pytest.approx(float(test.labels[:, 0].mean()))
+    assert b["ecpm_unit"] == pytest.approx(1000 * b["ctr"])
+    assert b["pred_ecpm_unit"] == pytest.approx(1000 * m["calibrated"]["click"]["mean_pred"])
+
+
+def test_encode_caches_vocabulary_index(rows: pd.DataFrame) -> None:
+    from adsim.models.data import Preprocessor
+
+    pre = Preprocessor(["click"], sparse=["ad_id"]).fit(rows.head(100))
+    first = pre._vocab_index("ad_id")
+    assert pre._vocab_index("ad_id") is first  # built once, reused
+    keys = np.array(["0", "3", "nope"], dtype=object)
+    fresh = Preprocessor(["click"], sparse=["ad_id"]).fit(rows.tail(50))
+    pre.fit(rows.tail(50))  # refit replaces the vocabulary: the cache must follow
+    assert pre._vocab_index("ad_id") is not first
+    np.testing.assert_array_equal(pre.encode("ad_id", keys), fresh.encode("ad_id", keys))
+    loaded = Preprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(loaded.encode("ad_id", keys), fresh.encode("ad_id", keys))
+
+
 # ------------------------------------------------------------------------- predict_frame inputs
 def test_predict_frame_needs_only_feature_columns(run_dir: Path, rows: pd.DataFrame) -> None:
     run = load_run(run_dir)
