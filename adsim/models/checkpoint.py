@@ -164,7 +164,8 @@ class Run:
     calibrators: dict[str, Any]
     payload: dict[str, Any]
 
-    def predict_frame(self, df: Any, calibrated: bool = True, batch_size: int = 65536) -> np.ndarray:
+    def predict_frame(self, df: Any, calibrated: bool = True, batch_size: int = 65536,
+                      missing_features: str = "default") -> np.ndarray:
         """``(N, n_tasks)`` probabilities for raw rows ``df``.
 
         Only the model's feature columns are used (``preprocessor.features``); labels and
@@ -172,11 +173,20 @@ class Run:
         present. An absent feature column takes its documented default for every row (dense →
         the training mean, sparse → the ``"__missing__"`` category, sequence → padding), exactly
         as a missing feature is served online; at least one feature column must be present.
-        Rows are encoded with the saved preprocessor.
+        With ``missing_features="error"`` an absent feature column is a DataError naming it
+        instead (for tables that should carry every feature). Rows are encoded with the saved
+        preprocessor.
         """
         from adsim.models.data import CTRData
         from adsim.models.train import Trainer
 
+        if missing_features not in ("default", "error"):
+            raise ValueError(f"missing_features must be 'default' or 'error', got {missing_features!r}")
+        absent = self.preprocessor.absent_features(df.columns)
+        if absent and missing_features == "error":
+            role, col = absent[0]
+            raise DataError(f"column {col!r} (data.{role}) is not in the rows to score;"
+                            f" {len(absent)} feature column(s) absent")
         enc = self.preprocessor.transform(df, "the rows to score", features_only=True)
         for c in self.schema.tasks:
             enc[c] = np.zeros(len(enc), dtype=np.float32)  # placeholder labels (not used to score)

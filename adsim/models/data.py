@@ -234,6 +234,13 @@ class Preprocessor:
         """The raw input columns the model needs (dense, sparse, sequence), in schema order."""
         return [*self.dense, *self.sparse, *(s[0] for s in self.sequences)]
 
+    def absent_features(self, columns: Any) -> list[tuple[str, str]]:
+        """``(role, column)`` of every feature column not among ``columns`` (role as in the
+        dataset config: ``dense``, ``sparse``, ``sequences``)."""
+        have = set(columns)
+        roles = [("dense", self.dense), ("sparse", self.sparse), ("sequences", [s[0] for s in self.sequences])]
+        return [(role, c) for role, cols in roles for c in cols if c not in have]
+
     def transform(self, df: pd.DataFrame, where: str = "the data", features_only: bool = False) -> pd.DataFrame:
         """Encode ``df`` exactly as the training rows were encoded (see the module docstring).
 

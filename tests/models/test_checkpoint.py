@@ -120,6 +120,20 @@ def test_batch_predict_without_ids_or_truth(run_dir: Path, rows: pd.DataFrame, t
     np.testing.assert_allclose(pd.read_parquet(out)["pred_click"], run.predict_frame(rows)[:, 0], atol=1e-7)
 
 
+def test_absent_feature_column_strict_mode(run_dir: Path, rows: pd.DataFrame, tmp_path: Path, capsys) -> None:
+    run = load_run(run_dir)
+    partial = rows[run.preprocessor.features].drop(columns=["x1"])
+    with pytest.raises(DataError, match=r"column 'x1' \(data.dense\) is not in the rows to score"):
+        run.predict_frame(partial, missing_features="error")
+    src, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    partial.to_parquet(src, index=False)
+    base = ["predict", str(run_dir), "--input", str(src), "--output", str(out), "--quiet"]
+    assert main(base) == 2  # a whole feature column absent from a table: an error by default
+    assert "pass --allow-missing-features" in capsys.readouterr().err and not out.exists()
+    assert main([*base, "--allow-missing-features"]) == 0
+    np.testing.assert_allclose(pd.read_parquet(out)["pred_click"], run.predict_frame(partial)[:, 0], atol=1e-7)
+
+
 # --------------------------------------------------------------------------- damaged run folders
 def _edit_ckpt(fn: Callable[[dict], None]) -> Callable[[Path], None]:
     def damage(d: Path) -> None:
