@@ -40,7 +40,7 @@ from adsim._io import atomic_path
 from adsim.errors import DataError
 from adsim.models.schema import ModelSchema
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "Run", "load_run"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "Run", "load_run"]
 
 CHECKPOINT_FORMAT = "adsim.checkpoint/1"
 
@@ -79,24 +79,72 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
+class CheckpointMismatchError(DataError):
+    """A ``checkpoint.pt`` whose layout (state-dict keys/shapes, model options) does not fit the
+    model code of this adsim version."""
+
+
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
-    """``(model, payload)`` from a ``checkpoint.pt``; the model is in eval mode on ``device``."""
+    """``(model, payload)`` from a ``checkpoint.pt``; the model is in eval mode on ``device``.
+
+    Raises :class:`adsim.errors.DataError` for a missing, unreadable or foreign file, and
+    :class:`CheckpointMismatchError` (a DataError) when the saved weights or options do not fit
+    the current model code; both name the run folder and what to do.
+    """
     import torch
 
+    from adsim import __version__
     from adsim.models.zoo import build_model
 
     p = Path(path)
+    run = p.parent
     if not p.exists():
-        raise DataError(f"{p}: checkpoint not found; train a model with `adsim train CONFIG`")
+        raise DataError(f"run folder {run}: {p.name} not found; train a model with `adsim train CONFIG`")
     try:
         payload = torch.load(p, map_location=device, weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise DataError(f"{p}: not a readable adsim checkpoint ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # corrupt, truncated or foreign file
+        raise DataError(
+            f"run folder {run}: {p.name} is not a readable adsim checkpoint ({type(exc).__name__}:"
+            f" {' '.join(str(exc).split())[:200]}); retrain it with `adsim train`"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"{p}: not an adsim checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    schema = ModelSchema.from_dict(payload["schema"])
-    model = build_model(payload["model_name"], schema, **_options(payload["model_options"]))
-    model.load_state_dict(payload["state_dict"])
+        raise DataError(f"run folder {run}: {p.name} is not an adsim checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    saved = payload.get("adsim_version", "unknown")
+    name = payload.get("model_name")
+
+    def mismatch(detail: str) -> CheckpointMismatchError:
+        return CheckpointMismatchError(
+            f"run folder {run}: {p.name} (model {name!r}, saved by adsim {saved}) does not match the"
+            f" model code of adsim {__version__}: {detail}; retrain it with `adsim train`, or load"
+            f" it with adsim {saved}"
+        )
+
+    try:
+        schema = ModelSchema.from_dict(payload["schema"])
+        model = build_model(name, schema, **_options(payload["model_options"]))
+        state = payload["state_dict"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise mismatch(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    if not isinstance(state, dict):
+        raise mismatch("state_dict is not a mapping")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing weight(s) ({', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected weight(s) ({', '.join(unexpected[:3])})")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es) (saved vs expected: {'; '.join(shapes[:3])})")
+    if problems:
+        raise mismatch(", ".join(problems))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # anything the checks above did not catch (dtype, …)
+        raise mismatch(" ".join(str(exc).split())[:300]) from None
     return model.to(device).eval(), payload
 
 
@@ -116,20 +164,32 @@ class Run:
     calibrators: dict[str, Any]
     payload: dict[str, Any]
 
-    def predict_frame(self, df: Any, calibrated: bool = True, batch_size: int = 65536) -> np.ndarray:
-        """``(N, n_tasks)`` probabilities for raw rows ``df`` (same columns as the training data).
+    def predict_frame(self, df: Any, calibrated: bool = True, batch_size: int = 65536,
+                      missing_features: str = "default") -> np.ndarray:
+        """``(N, n_tasks)`` probabilities for raw rows ``df``.
 
-        Label columns may be absent; rows are encoded with the saved preprocessor.
+        Only the model's feature columns are used (``preprocessor.features``); labels and
+        group/truth columns (e.g. ``user_id``, ``p_click``) are not needed and are ignored if
+        present. An absent feature column takes its documented default for every row (dense →
+        the training mean, sparse → the ``"__missing__"`` category, sequence → padding), exactly
+        as a missing feature is served online; at least one feature column must be present.
+        With ``missing_features="error"`` an absent feature column is a DataError naming it
+        instead (for tables that should carry every feature). Rows are encoded with the saved
+        preprocessor.
         """
         from adsim.models.data import CTRData
         from adsim.models.train import Trainer
 
-        pre = self.preprocessor
-        frame = df.copy()
-        for c in pre.labels:
-            if c not in frame.columns:
-                frame[c] = 0
-        enc = pre.transform(frame[[c for c in frame.columns]], "the rows to score")
+        if missing_features not in ("default", "error"):
+            raise ValueError(f"missing_features must be 'default' or 'error', got {missing_features!r}")
+        absent = self.preprocessor.absent_features(df.columns)
+        if absent and missing_features == "error":
+            role, col = absent[0]
+            raise DataError(f"column {col!r} (data.{role}) is not in the rows to score;"
+                            f" {len(absent)} feature column(s) absent")
+        enc = self.preprocessor.transform(df, "the rows to score", features_only=True)
+        for c in self.schema.tasks:
+            enc[c] = np.zeros(len(enc), dtype=np.float32)  # placeholder labels (not used to score)
         data = CTRData.from_frame(enc, self.schema)
         p = Trainer.predict_proba(self.model, data, batch_size)
         if calibrated:
@@ -150,5 +210,13 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     model, payload = load_checkpoint(d / "checkpoint.pt", device)
     pre = Preprocessor.load(d / "preprocessors.json")
     cal_path = d / "calibrator.json"
-    cals = load_calibrators(cal_path) if cal_path.exists() else {}
+    try:
+        cals = load_calibrators(cal_path) if cal_path.exists() else {}
+    except DataError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"run folder {d}: {cal_path.name} is damaged ({type(exc).__name__}: {exc}); refit it with"
+            f" `adsim calibrate {d}`"
+        ) from None
     return Run(d, model, ModelSchema.from_dict(payload["schema"]), pre, cals, payload)

@@ -205,18 +205,70 @@ class Preprocessor:
             raise DataError("this Preprocessor is not fitted yet; call fit(train_rows) or load one")
 
     # --------------------------------------------------------------------------- transform
+    def _vocab_index(self, column: str) -> pd.Index:
+        """The vocabulary of ``column`` as a ``pd.Index``, built once per fitted/loaded vocabulary.
+
+        Building the index (and its hash table) costs ~1 ms per column (5k keys), which dominated
+        encoding small batches; it is cached and rebuilt only when ``vocab_[column]`` is replaced
+        (a new :meth:`fit` or :meth:`from_dict`) or changes length.
+        """
+        vocab = self.vocab_[column]
+        cache: dict[str, tuple[list[str], int, pd.Index]] = self.__dict__.setdefault("_index_cache", {})
+        hit = cache.get(column)
+        if hit is None or hit[0] is not vocab or hit[1] != len(vocab):
+            index = pd.Index(vocab, dtype=object)
+            index.get_indexer(index[:1])  # build the hash table now, not on the first encode
+            hit = cache[column] = (vocab, len(vocab), index)
+        return hit[2]
+
     def encode(self, column: str, keys: np.ndarray) -> np.ndarray:
         """Ids of ``keys`` for ``column`` (unknown → OOV)."""
-        idx = pd.Index(self.vocab_[column], dtype=object).get_indexer(keys)
+        # keys as an object Index: given a bare object array, pandas 3 infers the "str" dtype for
+        # it and then casts both sides back to object on every call (3-4x slower)
+        target = pd.Index(np.asarray(keys, dtype=object), dtype=object, copy=False)
+        idx = self._vocab_index(column).get_indexer(target)
         return np.where(idx < 0, OOV, idx + 2).astype(np.int64)
 
-    def transform(self, df: pd.DataFrame, where: str = "the data") -> pd.DataFrame:
-        """Encode ``df`` exactly as the training rows were encoded (see the module docstring)."""
+    @property
+    def features(self) -> list[str]:
+        """The raw input columns the model needs (dense, sparse, sequence), in schema order."""
+        return [*self.dense, *self.sparse, *(s[0] for s in self.sequences)]
+
+    def absent_features(self, columns: Any) -> list[tuple[str, str]]:
+        """``(role, column)`` of every feature column not among ``columns`` (role as in the
+        dataset config: ``dense``, ``sparse``, ``sequences``)."""
+        have = set(columns)
+        roles = [("dense", self.dense), ("sparse", self.sparse), ("sequences", [s[0] for s in self.sequences])]
+        return [(role, c) for role, cols in roles for c in cols if c not in have]
+
+    def transform(self, df: pd.DataFrame, where: str = "the data", features_only: bool = False) -> pd.DataFrame:
+        """Encode ``df`` exactly as the training rows were encoded (see the module docstring).
+
+        With ``features_only`` (scoring new rows) only the feature columns are encoded: labels and
+        passthrough (group/truth) columns are neither required nor validated nor copied, and a
+        feature column that is absent takes its documented default for every row (dense → the
+        training mean, sparse → the ``"__missing__"`` category, sequence → all padding). At least
+        one feature column must be present.
+        """
         self._check_fitted()
-        self.check_columns(df, where)
-        df = df.reset_index(drop=True)
+        if features_only:
+            feats = self.features
+            present = [c for c in feats if c in df.columns]
+            if feats and not present:
+                avail = ", ".join(map(str, list(df.columns)[:40]))
+                raise DataError(
+                    f"none of the model's feature columns ({', '.join(feats[:40])}) is in {where};"
+                    f" available columns: {avail}"
+                )
+            df = df[present].reset_index(drop=True)
+            for c in feats:
+                if c not in df.columns:
+                    df[c] = np.nan
+        else:
+            self.check_columns(df, where)
+            df = df.reset_index(drop=True)
         cols: dict[str, Any] = {}
-        for c in self.labels:
+        for c in [] if features_only else self.labels:
             cols[c] = self._label(df[c], c, where)
         if self.dense:
             x = self._dense_matrix(df, where)
@@ -230,7 +282,7 @@ class Preprocessor:
             mat = self._encode_sequence(df[name], name, sep, max_len)
             for i in range(max_len):
                 cols[f"{name}:{i}"] = mat[:, i]
-        for c in self.passthrough:
+        for c in [] if features_only else self.passthrough:
             if c not in cols:
                 cols[c] = df[c].to_numpy()
         return pd.DataFrame(cols)
@@ -307,7 +359,24 @@ class Preprocessor:
         p = Path(path)
         if not p.exists():
             raise DataError(f"{p}: preprocessor file not found; run `adsim prepare-data` first")
-        return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(
+                f"{p}: not a readable preprocessor file ({type(exc).__name__}: {exc}); re-run"
+                " `adsim prepare-data` (or retrain the run)"
+            ) from None
+        if not isinstance(d, dict):
+            raise DataError(f"{p}: not an adsim preprocessor (expected a JSON object)")
+        try:
+            return cls.from_dict(d)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise DataError(f"{p}: {exc}") from None
+            raise DataError(
+                f"{p}: preprocessor file is incomplete or damaged ({type(exc).__name__}: {exc});"
+                " re-run `adsim prepare-data` (or retrain the run)"
+            ) from None
 
 
 # ------------------------------------------------------------------------------- preparation

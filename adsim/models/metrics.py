@@ -38,6 +38,7 @@ __all__ = [
     "ece",
     "mce",
     "business_metrics",
+    "run_business_metrics",
     "classification_metrics",
 ]
 
@@ -200,6 +201,40 @@ def business_metrics(
             if v.shape != c.shape:
                 raise DataError(f"conversion_value has {v.size} rows, clicks have {c.size}")
             out["roas"] = float(v.sum() / revenue) if revenue > 0 else float("nan")
+    return out
+
+
+def run_business_metrics(
+    y: Any, p: Any, tasks: tuple[str, ...] | list[str], cost_per_click: Any = None,
+    conversion_value: Any = None,
+) -> dict[str, dict[str, float]]:
+    """Business figures per task for a run's ``test_metrics.json`` (observed and predicted).
+
+    Observed: :func:`business_metrics` of the task's labels. Without a price column each click is
+    worth one unit, so ``revenue_unit`` = clicks and ``ecpm_unit`` = 1000 · CTR; with
+    ``cost_per_click`` (and ``conversion_value``) the real revenue, eCPM (and ROAS) are added.
+    Predicted: ``pred_ctr`` = mean predicted probability and ``pred_ecpm_unit`` = 1000 · pred_ctr,
+    the eCPM a CPC auction at unit price would expect from the model — its ratio to ``ecpm_unit``
+    is the calibration of the revenue forecast.
+
+    Args:
+        y: ``(n, T)`` labels; p: ``(n, T)`` predicted probabilities; tasks: the T task names.
+        cost_per_click, conversion_value: optional ``(n,)`` arrays (see :func:`business_metrics`).
+    """
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    p = np.asarray(p, dtype=np.float64).reshape(len(p), -1)
+    if y.shape != p.shape or y.shape[1] != len(tasks):
+        raise DataError(f"labels {y.shape}, predictions {p.shape} and {len(tasks)} tasks do not match")
+    out = {}
+    for j, t in enumerate(tasks):
+        unit = business_metrics(y[:, j], np.ones(len(y)))
+        m = {"impressions": unit["impressions"], "clicks": unit["clicks"], "ctr": unit["ctr"],
+             "revenue_unit": unit["revenue"], "ecpm_unit": unit["ecpm"],
+             "pred_ctr": float(p[:, j].mean()), "pred_ecpm_unit": 1000.0 * float(p[:, j].mean())}
+        if cost_per_click is not None:
+            priced = business_metrics(y[:, j], cost_per_click, conversion_value)
+            m.update({k: priced[k] for k in ("revenue", "ecpm", "roas") if k in priced})
+        out[t] = m
     return out
 
 

@@ -75,6 +75,7 @@ def learning_curves(path: Path, history: list[dict[str, float]]) -> None:
 def _calibrate(cfg: RunConfig, out: Path, model: Any, val: Any, test: Any, schema: Any) -> dict[str, Any]:
     """Fit calibrators on val, evaluate raw/calibrated on test, write JSON + reliability PNG."""
     from adsim.models.calibration import make_calibrator, reliability_diagram, save_calibrators
+    from adsim.models.metrics import run_business_metrics
     from adsim.models.train import Trainer
 
     bs = cfg.train.eval_batch_size
@@ -90,6 +91,8 @@ def _calibrate(cfg: RunConfig, out: Path, model: Any, val: Any, test: Any, schem
         "calibrated": evaluate_predictions(test.labels, p_cal, schema.tasks, test.group, k, nb),
         "calibration_method": cfg.calibration.method,
         "n_test": len(test),
+        # CTR and eCPM at unit value per click (no price/value column is configurable yet)
+        "business": run_business_metrics(test.labels, p_cal, schema.tasks),
     }
     if test.truth is not None:
         truth = np.clip(test.truth, 1e-7, 1 - 1e-7)[:, None]

@@ -25,8 +25,15 @@ __all__ = ["predict_parquet"]
 
 def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: str | Path,
                     chunk_size: int = 65_536, columns: list[str] | None = None, raw: bool = False,
-                    progress: bool = True) -> dict[str, Any]:
-    """Score every row of ``input_path`` with the run in ``run_dir``; returns a summary dict."""
+                    progress: bool = True, allow_missing_features: bool = False) -> dict[str, Any]:
+    """Score every row of ``input_path`` with the run in ``run_dir``; returns a summary dict.
+
+    Only the model's feature columns are read for scoring (labels and group/truth columns such as
+    ``user_id`` are not needed). A feature column absent from the file is an error naming it,
+    unless ``allow_missing_features``: then it takes its documented default for every row
+    (dense → training mean, sparse → ``__missing__``, sequence → padding). Missing *values*
+    (null/NaN) always take those defaults.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
@@ -48,12 +55,18 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
     for c in keep:
         if c not in names:
             raise DataError(f"--columns: {c!r} is not a column of {src}; columns: {', '.join(names)}")
+    absent = run.preprocessor.absent_features(names)
+    if absent and not allow_missing_features:
+        role, col = absent[0]
+        raise DataError(
+            f"column {col!r} (data.{role}) is not in the rows to score ({src}; {len(absent)} feature"
+            " column(s) absent); add it, or pass --allow-missing-features to score with its default"
+        )
+    feats = [c for c in run.preprocessor.features if c in names]
     tasks = list(run.schema.tasks)
     clash = [c for c in keep if c.startswith("pred_") and c[5:].removesuffix("_raw") in tasks]
     if clash:
         raise DataError(f"input column {clash[0]!r} would be overwritten by a prediction; drop it with --columns")
-    pre = run.preprocessor
-    filler = [c for c in pre.passthrough if c not in names]  # ids/truth are not needed to score
     n_rows = pf.metadata.num_rows
     written = 0
     with atomic_path(output_path) as tmp:
@@ -61,9 +74,7 @@ def predict_parquet(run_dir: str | Path, input_path: str | Path, output_path: st
         try:
             bar = tqdm(total=n_rows, unit="rows", desc="scoring", disable=not progress)
             for rb in pf.iter_batches(batch_size=chunk_size):
-                df = rb.to_pandas()
-                for c in filler:
-                    df[c] = np.nan
+                df = rb.select(feats).to_pandas()  # only the model's features are needed to score
                 p = run.predict_frame(df, calibrated=True, batch_size=chunk_size)
                 out = {c: rb.column(c) for c in keep}
                 for j, t in enumerate(tasks):

@@ -129,22 +129,25 @@ def serve_command(run_dirs: tuple[str, ...], config: Path | None, weights: str |
 @click.command("predict")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Parquet file of raw rows (the training data's feature columns).")
+              help="Parquet file of raw rows: the model's feature columns (ids, labels not needed).")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Parquet file to write (atomically).")
 @click.option("--chunk-size", type=int, default=65_536, show_default=True, help="Rows per chunk.")
 @click.option("--columns", default=None, help="Comma-separated input columns to keep (default all).")
 @click.option("--raw", is_flag=True, help="Also write uncalibrated probabilities pred_<task>_raw.")
+@click.option("--allow-missing-features", is_flag=True,
+              help="Score even if feature columns are absent (each takes its documented default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_command(run_dir: Path, input_path: Path, output_path: Path, chunk_size: int, columns: str | None,
-                    raw: bool, quiet: bool) -> None:
+                    raw: bool, allow_missing_features: bool, quiet: bool) -> None:
     """Score a parquet table with RUN_DIR's model, streaming in chunks; adds pred_<task> columns."""
     from adsim.serving.batch import predict_parquet
 
     if not run_dir.is_dir():
         raise AdsimError(f"{run_dir}: run folder not found; train one with `adsim train CONFIG`")
     cols = [c for c in columns.split(",") if c] if columns is not None else None
-    out = predict_parquet(run_dir, input_path, output_path, chunk_size, cols, raw, progress=not quiet)
+    out = predict_parquet(run_dir, input_path, output_path, chunk_size, cols, raw, progress=not quiet,
+                          allow_missing_features=allow_missing_features)
     if not quiet:
         click.echo(f"wrote {out['rows']} rows with {', '.join('pred_' + t for t in out['tasks'])} to {output_path}")
 

@@ -85,11 +85,7 @@ class ServedModel:
              groups: Mapping[str, Sequence[str]]) -> ServedModel:
         from adsim.models.checkpoint import load_run
 
-        try:
-            run = load_run(path)
-        except RuntimeError as exc:  # state dict of another model version
-            raise ConfigError(f"run folder {path}: its checkpoint does not fit the current model code"
-                              f" ({' '.join(str(exc).split())[:300]}); retrain it with `adsim train`") from None
+        run = load_run(path)  # a missing/damaged/mismatched run folder raises a clear DataError
         enc = FeatureEncoder(run.preprocessor)
         if backend == "onnx":
             from adsim.models.export import input_names, load_onnx_for_run, onnx_session

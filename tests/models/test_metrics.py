@@ -72,6 +72,21 @@ def test_classification_metrics_and_business() -> None:
     assert np.isnan(M.auc([1, 1], [0.2, 0.3]))
 
 
+def test_run_business_metrics_per_task() -> None:
+    y = np.array([[0, 0], [1, 0], [1, 1], [0, 0], [1, 0.0]])
+    p = np.array([[0.1, 0.0], [0.8, 0.2], [0.7, 0.4], [0.3, 0.1], [0.6, 0.3]])
+    b = M.run_business_metrics(y, p, ("click", "conv"))
+    assert b["click"]["ctr"] == pytest.approx(0.6) and b["click"]["ecpm_unit"] == pytest.approx(600.0)
+    assert b["click"]["revenue_unit"] == 3.0 and b["click"]["impressions"] == 5.0
+    assert b["click"]["pred_ctr"] == pytest.approx(0.5) and b["click"]["pred_ecpm_unit"] == pytest.approx(500.0)
+    assert b["conv"]["ctr"] == pytest.approx(0.2) and b["conv"]["pred_ecpm_unit"] == pytest.approx(200.0)
+    assert "revenue" not in b["click"]  # no price column: only unit-value figures
+    priced = M.run_business_metrics(y, p, ("click", "conv"), [2, 2, 2, 2, 4], [0, 5, 0, 0, 11])
+    assert priced["click"]["ecpm"] == pytest.approx(1600.0) and priced["click"]["roas"] == pytest.approx(2.0)
+    with pytest.raises(DataError, match="3 tasks do not match"):
+        M.run_business_metrics(y, p, ("a", "b", "c"))
+
+
 @pytest.mark.parametrize(("y", "p", "message"), [
     ([0, 1], [0.5], "differ in length: 2 vs 1"),
     ([], [], "no rows"),
