@@ -21,3 +21,12 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data samples not found at {path} (expected ../shared/data beside the repo)")
     return path
+
+
+# Property tests: on CI (CI=true) hypothesis draws the same examples every run, so a red CI is
+# reproducible; locally it explores new examples (and remembers failures in .hypothesis/).
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if __import__("os").environ.get("CI"):
+    _hyp_settings.load_profile("ci")
