@@ -172,7 +172,7 @@ def evaluate(
     confidence: float = 0.95,
     interval: str = "clt",
     n_bootstrap: int = 1000,
-    bootstrap_scheme: str = "multinomial",
+    bootstrap_scheme: str = "half",
     n_folds: int = 5,
     random_state: int = 0,
     warn: bool = True,

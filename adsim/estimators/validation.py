@@ -79,7 +79,7 @@ class ValidationConfig(StrictModel):
         default="clt", description="Interval method of every estimator."
     )
     bootstrap_scheme: Literal["multinomial", "half"] = Field(
-        default="multinomial", description="Resampling scheme when interval = bootstrap."
+        default="half", description="Resampling scheme when interval = bootstrap."
     )
     n_bootstrap: int = Field(default=1000, ge=10, description="Resamples when interval = bootstrap.")
 
