@@ -23,9 +23,24 @@ from adsim.errors import ConfigError
 
 __all__ = [
     "StrictModel",
+    "unique_candidate_names",
     "parse_config",
     "load_config",
 ]
+
+
+def unique_candidate_names(candidates: list[Any]) -> list[Any]:
+    """Validator body: every candidate's label (``name``, else ``type``) must be unique."""
+    seen: set[str] = set()
+    for i, c in enumerate(candidates):
+        label = c.name or c.type
+        if label in seen:
+            raise ValueError(
+                f"candidate {i} has the same name {label!r} as an earlier one; give it a"
+                " distinct 'name'"
+            )
+        seen.add(label)
+    return candidates
 
 
 class StrictModel(BaseModel):

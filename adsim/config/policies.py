@@ -11,7 +11,7 @@ from pydantic import (
 )
 
 
-from adsim.config.base import StrictModel
+from adsim.config.base import StrictModel, unique_candidate_names
 
 __all__ = [
     "ModelChoice",
@@ -304,16 +304,7 @@ class BiddingConfig(StrictModel):
     @field_validator("candidates")
     @classmethod
     def _unique_bidder_names(cls, v: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        for i, c in enumerate(v):
-            label = c.name or c.type
-            if label in seen:
-                raise ValueError(
-                    f"candidate {i} has the same name {label!r} as an earlier one; give it a"
-                    " distinct 'name'"
-                )
-            seen.add(label)
-        return v
+        return unique_candidate_names(v)
 
 
 # ====================================================== end of policies and bidding (issue 5) ==

@@ -13,7 +13,7 @@ from pydantic import (
 
 
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
-from adsim.config.base import StrictModel, load_config
+from adsim.config.base import StrictModel, load_config, unique_candidate_names
 from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
     BiddingConfig,
@@ -102,16 +102,7 @@ class Scenario(StrictModel):
     @field_validator("candidates")
     @classmethod
     def _unique_names(cls, v: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        for i, c in enumerate(v):
-            label = c.name or c.type
-            if label in seen:
-                raise ValueError(
-                    f"candidate {i} has the same name {label!r} as an earlier one; give it a"
-                    " distinct 'name'"
-                )
-            seen.add(label)
-        return v
+        return unique_candidate_names(v)
 
     @field_validator("auction")
     @classmethod
