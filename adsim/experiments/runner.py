@@ -30,7 +30,6 @@ from adsim.env.features import Contexts
 from adsim.env.oracle import policy_value
 from adsim.env.world import World
 from adsim.estimators.ope import make_estimator
-from adsim.estimators.reward_models import LogisticRewardModel
 from adsim.experiments.leaderboard import PolicyResult, build_leaderboard, format_table
 from adsim.experiments.plots import plot_estimates
 from adsim.experiments.report import write_report
