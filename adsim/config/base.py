@@ -22,6 +22,8 @@ from adsim.errors import ConfigError
 
 
 __all__ = [
+    "read_yaml",
+    "load_yaml_mapping",
     "StrictModel",
     "unique_candidate_names",
     "parse_config",
@@ -187,8 +189,11 @@ def parse_config(data: Any, model: type[M], source: str = "<config>", root: Any 
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_config(path: str | os.PathLike[str], model: type[M]) -> M:
-    """Read a YAML file and validate it against ``model``; every failure is a ConfigError."""
+def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, yaml.Node | None]:
+    """Read a YAML file: ``(data, composed node tree)``; every failure is a :class:`ConfigError`.
+
+    The one door through which adsim reads YAML (scenarios, training configs, the build cache).
+    """
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: file not found; check the path")
@@ -208,4 +213,21 @@ def load_config(path: str | os.PathLike[str], model: type[M]) -> M:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if data is None:
         raise ConfigError(f"{p}: the file is empty; see scenarios/quickstart.yaml for an example")
-    return parse_config(data, model, source=str(p), root=root)
+    return data, root
+
+
+def load_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML file that must hold a mapping at the top level (ConfigError otherwise)."""
+    data, _ = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the file must contain a mapping of keys to values at the top level,"
+            f" found {type(data).__name__}"
+        )
+    return data
+
+
+def load_config(path: str | os.PathLike[str], model: type[M]) -> M:
+    """Read a YAML file and validate it against ``model``; every failure is a ConfigError."""
+    data, root = read_yaml(path)
+    return parse_config(data, model, source=str(Path(path)), root=root)
