@@ -57,6 +57,7 @@ __all__ = [
     "run_learners",
     "summarise_learners",
     "regret_curves",
+    "band_curves",
     "format_regret_table",
     "log_filename",
 ]
@@ -306,21 +307,36 @@ def summarise_learners(
     return board.reset_index(drop=True)
 
 
-def regret_curves(traces: dict[str, list[LearnerTrace]], confidence: float = 0.95) -> pd.DataFrame:
-    """Long table of the curves: ``policy, round, regret_mean, regret_low, regret_high,
-    expected_regret_mean, expected_regret_low, expected_regret_high, reward_mean`` (band =
-    Student-t interval of the mean over seeds)."""
+def band_curves(
+    curves: dict[str, np.ndarray], rounds: np.ndarray, confidence: float = 0.95,
+    label: str = "regret",
+) -> pd.DataFrame:
+    """Long table ``policy, round, <label>_mean, <label>_low, <label>_high`` from each policy's
+    ``(n_seeds, len(rounds))`` curves (band = Student-t interval of the mean over seeds)."""
     frames = []
-    for name, runs in traces.items():
-        cols: dict[str, object] = {"policy": name, "round": runs[0].rounds}
-        for key, label in (("cum_regret", "regret"), ("cum_expected_regret", "expected_regret")):
-            mean, half = _band(np.array([getattr(r, key) for r in runs]), confidence)
-            cols[f"{label}_mean"] = mean
-            cols[f"{label}_low"] = mean - half
-            cols[f"{label}_high"] = mean + half
-        cols["reward_mean"] = np.mean([r.cum_reward for r in runs], axis=0)
-        frames.append(pd.DataFrame(cols))
+    for name, x in curves.items():
+        mean, half = _band(np.asarray(x, dtype=np.float64), confidence)
+        frames.append(pd.DataFrame({
+            "policy": name, "round": rounds, f"{label}_mean": mean, f"{label}_low": mean - half,
+            f"{label}_high": mean + half,
+        }))
     return pd.concat(frames, ignore_index=True)
+
+
+def regret_curves(traces: dict[str, list[LearnerTrace]], confidence: float = 0.95) -> pd.DataFrame:
+    """Long table of the learners' curves: ``policy, round, regret_mean, regret_low,
+    regret_high, expected_regret_mean, expected_regret_low, expected_regret_high, reward_mean``
+    (band = Student-t interval of the mean over seeds)."""
+    rounds = {name: runs[0].rounds for name, runs in traces.items()}
+    parts = []
+    for name, runs in traces.items():
+        reg = band_curves({name: np.array([r.cum_regret for r in runs])}, rounds[name], confidence)
+        exp = band_curves({name: np.array([r.cum_expected_regret for r in runs])}, rounds[name],
+                          confidence, label="expected_regret")
+        reg = pd.concat([reg, exp.drop(columns=["policy", "round"])], axis=1)
+        reg["reward_mean"] = np.mean([r.cum_reward for r in runs], axis=0)
+        parts.append(reg)
+    return pd.concat(parts, ignore_index=True)
 
 
 def format_regret_table(board: pd.DataFrame, decades: float = 2.0) -> str:

@@ -203,3 +203,35 @@ def test_static_policies_cannot_learn_online() -> None:
     doc = {"name": "x", "candidates": [{"type": "uniform", "learn": "online"}]}
     with pytest.raises(ConfigError, match="learn"):
         parse_config(doc, Scenario)
+
+
+def test_ts_lagrangian_bidder_gets_the_regret_report(tmp_path: Path) -> None:
+    from adsim.config.base import parse_config
+    from adsim.experiments.bidding import run_bidding
+
+    doc = {
+        "name": "small-ts-bidding", "seed": 4,
+        "world": {"n_users": 300, "n_ads": 4, "n_dense": 3},
+        "auction": {
+            "market": {"type": "lognormal", "mu": -3.4, "sigma": 0.6},
+            "campaigns": [{"name": "a", "budget": 8.0}],
+            "traffic": {"n_requests": 3000, "n_steps": 12},
+        },
+        "bidding": {"n_seeds": 3, "candidates": [
+            {"name": "ts", "type": "ts_lagrangian"}, {"name": "dual", "type": "dual_pacing"},
+        ]},
+    }
+    run = run_bidding(parse_config(doc, Scenario), tmp_path, progress=False)
+    curves = pd.read_csv(tmp_path / "regret_curves.csv")
+    board = run.leaderboard.set_index("policy")
+    for name in ("ts", "dual"):
+        g = curves[curves["policy"] == name]
+        assert list(g["round"]) == list(range(1, 13))
+        # the curve ends at the day's regret OPT − value, averaged over the days
+        assert g["regret_mean"].iloc[-1] == pytest.approx(board.at[name, "regret"], rel=1e-9)
+        per_day = np.array([d.regret_curve for d in run.days[name]])
+        np.testing.assert_allclose(g["regret_mean"], per_day.mean(axis=0))
+        assert (g["regret_low"] <= g["regret_mean"] + 1e-12).all()
+        assert (g["regret_high"] >= g["regret_mean"] - 1e-12).all()
+    assert (tmp_path / "regret_curves.png").stat().st_size > 0
+    assert "Regret against the hindsight optimum" in (tmp_path / "report.md").read_text()
