@@ -35,18 +35,20 @@ def _world(effect_scale: float = 2.0) -> World:
 def test_thompson_regret_sublinear_epsilon_greedy_linear() -> None:
     """10^5 rounds in batches of 100: the log–log slope of R(T) over 10^3…10^5.
 
-    Measured (seeds 0 and 1): logistic TS 0.29 / 0.31, ε-greedy (ε = 0.1) 0.823 / 0.821
-    (0.90 over the last decade alone: its regret tends to linear, ε·gap per round).
+    Measured: logistic TS 0.29 / 0.31 (seeds 0, 1; 0.27 ± 0.01 over 3 other seeds in
+    benchmarks/bandit_regret.py); ε-greedy with ε = 0.2: 0.887, 0.905, 0.911, 0.890, 0.883,
+    0.861 (seeds 0–5) — its regret tends to linear, ε·(mean gap) per round. (With ε = 0.1 the
+    constant cost is half as large and the slope over these two decades 0.75–0.83.)
     """
     world = _world()
     k, d = world.n_actions, world.spec.design_dim
     ts = play(world, LogisticThompsonPolicy(k, d, n_samples=100, refit="online", seed=0),
               100_000, 0, batch_size=100)
-    eg = play(world, EpsilonGreedyPolicy(OnlineLogisticScorer(k, d), k, 0.1), 100_000, 0,
+    eg = play(world, EpsilonGreedyPolicy(OnlineLogisticScorer(k, d), k, 0.2), 100_000, 0,
               batch_size=100)
     s_ts, s_eg = ts.slope(decades=2), eg.slope(decades=2)
     assert s_ts < 0.6, s_ts
-    assert s_eg > 0.75, s_eg
+    assert s_eg > 0.8, s_eg
     assert ts.cum_regret[-1] < 0.3 * eg.cum_regret[-1]
     # the expected regret of the action distribution tells the same story, with less noise
     assert loglog_slope(ts.rounds, ts.cum_expected_regret) < 0.6
