@@ -280,6 +280,7 @@ def summarise_learners(
         t_max = runs[0].n_rounds
         reg = np.array([r.cum_regret for r in runs])
         mean_curve, _ = _band(reg, confidence)
+        half = lambda x: float(_band(x[:, None], confidence)[1][0])  # noqa: E731
         end = {k: np.array([getattr(r, k)[-1] for r in runs]) for k in (
             "cum_regret", "cum_expected_regret", "cum_reward", "cum_expected_reward",
             "cum_oracle_reward",
@@ -289,11 +290,11 @@ def summarise_learners(
         row = {
             "policy": name, "rounds": t_max, "n_seeds": len(runs), "batch": batch_sizes[name],
             "regret": float(end["cum_regret"].mean()),
-            "regret_ci": float(_band(end["cum_regret"][:, None], confidence)[1][0]),
+            "regret_ci": half(end["cum_regret"]),
             "expected_regret": float(end["cum_expected_regret"].mean()),
-            "expected_regret_ci": float(_band(end["cum_expected_regret"][:, None], confidence)[1][0]),
+            "expected_regret_ci": half(end["cum_expected_regret"]),
             "slope": loglog_slope(runs[0].rounds, mean_curve, decades),
-            "slope_ci": float(_band(slopes[:, None], confidence)[1][0]),
+            "slope_ci": half(slopes),
             "avg_reward": float(end["cum_reward"].mean() / t_max),
             "avg_expected_reward": float(end["cum_expected_reward"].mean() / t_max),
             "oracle_reward": float(end["cum_oracle_reward"].mean() / t_max),

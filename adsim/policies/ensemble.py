@@ -117,12 +117,16 @@ class EnsembleThompsonPolicy(BanditPolicy):
         np.add.at(out, (np.tile(np.arange(n), self.n_members), best.ravel()), 1.0)
         return out / self.n_members
 
-    def update(self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(
+        self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray
+    ) -> None:
         """Append the batch with Poisson(1) bootstrap weights per member, then train."""
         with _torch_threads(self.n_threads):
             self._update(contexts, actions, rewards)
 
-    def _update(self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def _update(
+        self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray
+    ) -> None:
         import torch
 
         x = as_features(contexts).astype(np.float32)

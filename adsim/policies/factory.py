@@ -135,7 +135,8 @@ class PolicyBuilder:
                 seed=seed,
             )
         elif isinstance(cfg, OnlineGreedyPolicyConfig):
-            policy = EpsilonGreedyPolicy(OnlineLogisticScorer(k, d, cfg.prior_precision), k, cfg.epsilon)
+            scorer = OnlineLogisticScorer(k, d, cfg.prior_precision)
+            policy = EpsilonGreedyPolicy(scorer, k, cfg.epsilon)
         else:
             raise ConfigError(
                 f"policy type {cfg.type!r} does not learn; learn: online needs thompson,"
