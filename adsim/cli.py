@@ -86,7 +86,9 @@ def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: b
         for pol in result.results.get("policies", []):  # type: ignore[union-attr]
             for problem in pol.get("problems") or []:
                 click.echo(f"warning: {pol['name']}: {problem}", err=True)
-        click.echo(f"\nwrote {', '.join(sorted(p.name for p in result.files))} to {out}/")
+        names = (p.relative_to(out).as_posix() if p.is_relative_to(out) else p.name
+                 for p in result.files)
+        click.echo(f"\nwrote {', '.join(sorted(names))} to {out}/")
 
 
 @cli.command("validate")

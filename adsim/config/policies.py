@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     Field,
     field_validator,
+    model_validator,
 )
 
 
@@ -19,6 +20,8 @@ __all__ = [
     "EpsilonGreedyPolicyConfig",
     "SoftmaxPolicyConfig",
     "ThompsonPolicyConfig",
+    "BetaThompsonPolicyConfig",
+    "LearnMode",
     "LinUCBPolicyConfig",
     "LinearThompsonPolicyConfig",
     "EnsembleThompsonPolicyConfig",
@@ -80,8 +83,39 @@ class SoftmaxPolicyConfig(_ScoredPolicyBase):
     temperature: float = Field(default=0.5, gt=0.0, le=1e6, description="Softmax temperature.")
 
 
-class ThompsonPolicyConfig(_PolicyBase):
-    """Logistic Thompson sampling with a Laplace posterior fitted on the training log."""
+LearnMode = Literal["offline", "online"]
+
+
+class _LearningPolicyBase(_PolicyBase):
+    """A bandit that learns: from the training log (``learn: offline``, then frozen) or inside
+    the scenario (``learn: online``: from its prior, batch by batch, scored by regret)."""
+
+    learn: LearnMode = Field(
+        default="offline",
+        description=(
+            "offline: fitted once on the training log, then frozen and evaluated;"
+            " online: starts from its prior, acts on the scenario's traffic in batches and"
+            " updates after each batch (scored by cumulative regret, see evaluation.online_rounds)."
+        ),
+    )
+    online_batch: int | None = Field(
+        default=None, ge=1, le=10_000_000,
+        description="learn: online only: requests per batch between updates (default:"
+        " evaluation.online_batch).",
+    )
+
+    @model_validator(mode="after")
+    def _batch_needs_online(self) -> "_LearningPolicyBase":
+        if self.online_batch is not None and self.learn != "online":
+            raise ValueError(
+                "online_batch applies only to learn: online; add 'learn: online' or remove"
+                " online_batch"
+            )
+        return self
+
+
+class ThompsonPolicyConfig(_LearningPolicyBase):
+    """Logistic Thompson sampling with a Laplace posterior (Chapelle & Li 2011)."""
 
     type: Literal["thompson"]
     prior_precision: float = Field(default=1.0, gt=0.0, description="Gaussian prior precision λ.")
@@ -91,13 +125,25 @@ class ThompsonPolicyConfig(_PolicyBase):
     )
 
 
+class BetaThompsonPolicyConfig(_LearningPolicyBase):
+    """Beta-Bernoulli Thompson sampling: one Beta(α, β) click-rate posterior per ad, no context."""
+
+    type: Literal["beta_thompson"]
+    alpha0: float = Field(default=1.0, gt=0.0, le=1e6, description="Prior successes α₀.")
+    beta0: float = Field(default=1.0, gt=0.0, le=1e6, description="Prior failures β₀.")
+    n_samples: int = Field(
+        default=1000, ge=10, le=1_000_000,
+        description="Posterior draws used to compute the action distribution (per update).",
+    )
+
+
 # =========================================================== policies and bidding (issue 5) ====
 # Learning bandit policies, bidding policies (pacing, shading, CPA, TS + Lagrangian, RL) and the
 # bidding leaderboard / RL training sections of a scenario. Used by adsim.policies.factory,
 # adsim.policies.bidding, adsim.policies.rl and adsim.experiments.bidding.
 
 
-class LinUCBPolicyConfig(_PolicyBase):
+class LinUCBPolicyConfig(_LearningPolicyBase):
     """Disjoint LinUCB (Li et al. 2010): argmax_a x·θ̂_a + α·sqrt(xᵀA_a⁻¹x), ridge per ad."""
 
     type: Literal["linucb"]
@@ -105,7 +151,7 @@ class LinUCBPolicyConfig(_PolicyBase):
     ridge: float = Field(default=1.0, gt=0.0, le=1e6, description="Ridge prior precision λ.")
 
 
-class LinearThompsonPolicyConfig(_PolicyBase):
+class LinearThompsonPolicyConfig(_LearningPolicyBase):
     """Linear Thompson sampling (Agrawal & Goyal 2013): θ̃_a ~ N(θ̂_a, v²A_a⁻¹)."""
 
     type: Literal["lin_thompson"]
@@ -113,7 +159,7 @@ class LinearThompsonPolicyConfig(_PolicyBase):
     ridge: float = Field(default=1.0, gt=0.0, le=1e6, description="Ridge prior precision λ.")
 
 
-class EnsembleThompsonPolicyConfig(_PolicyBase):
+class EnsembleThompsonPolicyConfig(_LearningPolicyBase):
     """Thompson sampling by a bootstrap ensemble of small CTR networks (Osband et al. 2016)."""
 
     type: Literal["ensemble_thompson"]
@@ -126,7 +172,7 @@ class EnsembleThompsonPolicyConfig(_PolicyBase):
     batch_size: int = Field(default=512, ge=8, le=1_000_000, description="Minibatch size.")
 
 
-class OnlineGreedyPolicyConfig(_PolicyBase):
+class OnlineGreedyPolicyConfig(_LearningPolicyBase):
     """ε-greedy over an online Laplace logistic model (the learning baseline for Thompson)."""
 
     type: Literal["online_epsilon_greedy"]
@@ -135,8 +181,8 @@ class OnlineGreedyPolicyConfig(_PolicyBase):
 
 
 LEARNING_POLICY_CONFIGS: tuple[type[StrictModel], ...] = (
-    LinUCBPolicyConfig, LinearThompsonPolicyConfig, EnsembleThompsonPolicyConfig,
-    OnlineGreedyPolicyConfig,
+    BetaThompsonPolicyConfig, LinUCBPolicyConfig, LinearThompsonPolicyConfig,
+    EnsembleThompsonPolicyConfig, OnlineGreedyPolicyConfig,
 )  # bandit types that learn from the training log (cannot be the logging policy)
 
 
@@ -312,8 +358,8 @@ class BiddingConfig(StrictModel):
 PolicyConfig = Annotated[
     Union[
         UniformPolicyConfig, EpsilonGreedyPolicyConfig, SoftmaxPolicyConfig, ThompsonPolicyConfig,
-        LinUCBPolicyConfig, LinearThompsonPolicyConfig, EnsembleThompsonPolicyConfig,
-        OnlineGreedyPolicyConfig,
+        BetaThompsonPolicyConfig, LinUCBPolicyConfig, LinearThompsonPolicyConfig,
+        EnsembleThompsonPolicyConfig, OnlineGreedyPolicyConfig,
     ],
     Field(discriminator="type"),
 ]

@@ -57,6 +57,30 @@ class EvaluationConfig(StrictModel):
         default=0, ge=0, le=100_000_000,
         description="If > 0, also simulate each candidate on-policy for this many rounds.",
     )
+    # ---- candidates with learn: online (adsim.experiments.regret)
+    online_rounds: int = Field(
+        default=20_000, ge=10, le=100_000_000,
+        description="Horizon T of the candidates that learn online (requests each one plays).",
+    )
+    online_batch: int = Field(
+        default=500, ge=1, le=10_000_000,
+        description="Requests per batch between a learner's updates (a candidate's own"
+        " online_batch overrides it).",
+    )
+    online_delay: int = Field(
+        default=0, ge=0, le=1_000_000,
+        description="Feedback of a batch reaches the learner this many batches late.",
+    )
+    n_seeds: int = Field(
+        default=3, ge=1, le=1000,
+        description="Independent runs (traffic and learner seeds) per online learner; regret"
+        " curves show the mean and a confidence band over them.",
+    )
+    slope_decades: float = Field(
+        default=2.0, gt=0.0, le=10.0,
+        description="The regret's log-log slope is fitted over the last this-many decades of"
+        " rounds (from T/10^slope_decades to T).",
+    )
 
 
 

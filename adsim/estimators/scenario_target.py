@@ -32,6 +32,13 @@ def scenario_target(spec: str, log_path: str | Path) -> np.ndarray:
         raise ConfigError(
             f"{path}: no candidate named {name!r}; candidates are {', '.join(labels)}"
         )
+    target = next(c for c in scn.candidates if policy_label(c) == name)
+    if getattr(target, "learn", "offline") == "online":
+        raise ConfigError(
+            f"{path}: candidate {name!r} learns online (learn: online), so it is no fixed policy;"
+            " its decisions are logged in the run folder's online_logs/ (use that as --log) —"
+            " pick a candidate without learn: online as --target"
+        )
     streams = np.random.SeedSequence(scn.seed).spawn(6)
     rng_world, rng_logger, rng_train, _, rng_policy, _ = (np.random.default_rng(s) for s in streams)
     world = World.from_config(scn.world, rng_world)
@@ -40,6 +47,8 @@ def scenario_target(spec: str, log_path: str | Path) -> np.ndarray:
     builder = PolicyBuilder(world, rng_policy, train_log=train_log)
     policy = None
     for cfg in scn.candidates:  # same order as the runner, so noisy models draw the same noise
+        if getattr(cfg, "learn", "offline") == "online":
+            continue  # the runner does not build online learners from this generator either
         p = builder.build(cfg)
         if policy_label(cfg) == name:
             policy = p

@@ -249,6 +249,7 @@ def run_bidding(
             bar.update()
     bar.close()
     board = summarise(days, bcfg.confidence)
+    regret_curves, regret_table = _regret_report(days, board, bcfg.confidence)
     results: dict[str, Any] = {
         "scenario": scenario.model_dump(mode="json"),
         "seed": scenario.seed,
@@ -276,10 +277,21 @@ def run_bidding(
         plot_spend(days, out / "spend.png")
         plot_lambda(days, out / "lambda.png")
         plot_regret_curves(days, out / "regret.png")
+        from adsim.experiments.regret_plots import plot_regret_curves as plot_regret_bands
+
+        write_with(out / "regret_curves.csv", lambda tmp: regret_curves.to_csv(tmp, index=False))
+        plot_regret_bands(
+            regret_curves, out / "regret_curves.png", xlabel="decision step",
+            band_label=f"{bcfg.confidence:.0%} band over {bcfg.n_seeds} days", log_decades=2,
+            title="Cumulative regret vs the hindsight allocation, per step "
+                  f"({bcfg.confidence:.0%} band over {bcfg.n_seeds} days)",
+        )
         acfg = scenario.auction
         write_report(
             out / "report.md", name=scenario.name, description=scenario.description,
             seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png"],
+            sections=[("Regret against the hindsight optimum, step by step", regret_table,
+                       ["regret_curves.png"])],
             facts={
                 "mechanism": acfg.mechanism, "ranking": acfg.ranking,
                 "requests / steps per day": f"{acfg.traffic.n_requests} / {acfg.traffic.n_steps}",
@@ -292,8 +304,42 @@ def run_bidding(
             command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
         )
         run.files = [out / n for n in ("leaderboard.csv", "results.json", "spend.png",
-                                       "lambda.png", "regret.png", "report.md")]
+                                       "lambda.png", "regret.png", "regret_curves.csv",
+                                       "regret_curves.png", "report.md")]
     return run
+
+
+def _regret_report(
+    days: dict[str, list[DayResult]], board: pd.DataFrame, confidence: float
+) -> tuple[pd.DataFrame, str]:
+    """The regret report of the bandit learners (:mod:`adsim.experiments.regret`) for bidders.
+
+    Per decision step s, R(s) = Σ_{τ≤s} OPT_τ − V_τ: the hindsight allocation's expected value in
+    step τ minus the bidder's (the ``regret_curve`` of each day; it can dip below zero while a
+    bidder spends ahead of the hindsight plan, so no log–log slope is fitted). Returns the curves
+    (mean and Student-t band over days) and a text table of R at a quarter, half and all of the
+    day.
+    """
+    from adsim.experiments.regret import band_curves
+
+    n_steps = len(next(iter(days.values()))[0].regret_curve)
+    steps = np.arange(1, n_steps + 1)
+    curves = band_curves(
+        {name: np.array([d.regret_curve for d in ds]) for name, ds in days.items()}, steps,
+        confidence,
+    )
+    mean = {name: g["regret_mean"].to_numpy() for name, g in curves.groupby("policy", sort=False)}
+    marks = [max(1, n_steps // 4), max(1, n_steps // 2), n_steps]
+    head = "".join(f"{'R(' + str(m) + ')':>12}" for m in marks)
+    lines = [f"{'policy':<32}{head}{'± (R(T))':>11}{'% of OPT':>10}"]
+    for _, r in board.iterrows():
+        ci = r["regret_ci"]
+        cells = "".join(f"{mean[r['policy']][m - 1]:>12.3f}" for m in marks)
+        lines.append(f"{str(r['policy']):<32}{cells}"
+                     f"{(f'{ci:.3f}' if np.isfinite(ci) else ''):>11}{r['pct_optimal']:>10.1f}")
+    lines.append(f"R(s): cumulative regret after s of {n_steps} decision steps, mean over days"
+                 " (regret_curves.csv / regret_curves.png have the curves with their band)")
+    return curves, "\n".join(lines)
 
 
 def _finite(obj: Any) -> Any:

@@ -1,15 +1,18 @@
-"""Online bandit experiments: a learning policy acts, observes (possibly delayed) feedback, learns.
+"""Online bandit experiments, the short form: a learning policy acts, observes, learns.
 
-:func:`run_online` plays ``n_rounds`` requests of a world in batches: the policy's action
-distribution for the batch, a sampled action per request, clicks drawn from the truth, and the
-feedback queued in :class:`~adsim.policies.bandits.DelayedFeedback` to arrive ``delay`` batches
-later. It records the **cumulative (pseudo-)regret** against the per-context best ad,
+:func:`run_online` plays ``n_rounds`` requests of a world in batches with a generator, and
+returns the **cumulative expected (pseudo-)regret** of the policy's action distributions,
 
-.. math::  R(T) = \\sum_{t \\le T} \\Big[\\max_a q(x_t, a) − \\sum_a π_t(a \\mid x_t) q(x_t, a)\\Big],
+.. math::  \\bar R(T) = \\sum_{t \\le T} \\Big[\\max_a q(x_t, a) − \\sum_a π_t(a \\mid x_t) q(x_t, a)\\Big],
 
-using the exact q from the simulator (no sampling noise in the regret itself), and the realised
-reward. :func:`loglog_slope` fits R(T) ∝ T^s on a log–log scale: s < 1 is sublinear regret
-(s ≈ 0.5 for the √T rates of LinUCB / Thompson sampling; Li et al. 2010, Agrawal & Goyal 2013).
+with the exact q of the simulator, and the realised reward. It is a thin front of
+:func:`adsim.experiments.regret.play` (the engine behind ``learn: online`` scenarios, which also
+records the regret of the actions played and the learner's own log).
+
+:func:`loglog_slope` fits R(T) ∝ T^s on a log–log scale over ``t >= start · t_max`` using every
+recorded point (:func:`adsim.experiments.regret.loglog_slope` weighs log-spaced points evenly
+over the last decades instead): s < 1 is sublinear regret (s ≈ 0.5 for the √T rates of LinUCB /
+Thompson sampling; Li et al. 2010, Agrawal & Goyal 2013).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adsim.env.world import World
-from adsim.policies.bandits import DelayedFeedback
+from adsim.experiments.regret import play
 from adsim.policies.base import BanditPolicy
 
 __all__ = ["OnlineTrace", "run_online", "loglog_slope"]
@@ -27,7 +30,7 @@ __all__ = ["OnlineTrace", "run_online", "loglog_slope"]
 
 @dataclass
 class OnlineTrace:
-    """Cumulative regret and reward after each batch."""
+    """Cumulative expected regret and realised reward at the recorded rounds."""
 
     rounds: np.ndarray
     cum_regret: np.ndarray
@@ -47,26 +50,14 @@ def run_online(
     batch_size: int = 500,
     delay: int = 0,
 ) -> OnlineTrace:
-    """Play ``policy`` online for ``n_rounds`` requests; feedback arrives ``delay`` batches late."""
-    queue = DelayedFeedback(policy)
-    n_batches = -(-n_rounds // batch_size)
-    rounds = np.zeros(n_batches, np.int64)
-    regret = np.zeros(n_batches)
-    reward = np.zeros(n_batches)
-    done = 0
-    for b in range(n_batches):
-        n = min(batch_size, n_rounds - done)
-        ctx = world.sample_contexts(n, rng)
-        dist = policy.action_dist(ctx)
-        actions = policy.sample_from(dist, rng)
-        r, q = world.simulate(ctx, actions, rng)
-        regret[b] = float((q.max(axis=1) - np.einsum("nk,nk->n", dist, q)).sum())
-        reward[b] = float(r.sum())
-        done += n
-        rounds[b] = done
-        queue.push(ctx, actions, r, arrival=b + delay)
-        queue.release(b)
-    return OnlineTrace(rounds, np.cumsum(regret), np.cumsum(reward))
+    """Play ``policy`` online for ``n_rounds`` requests; feedback arrives ``delay`` batches late.
+
+    The traffic seed is drawn from ``rng`` (one draw), so the same ``rng`` state gives the same
+    users and clicks to every policy.
+    """
+    seed = int(rng.integers(2**63 - 1))
+    tr = play(world, policy, n_rounds, seed, batch_size=batch_size, delay=delay)
+    return OnlineTrace(tr.rounds, tr.cum_expected_regret, tr.cum_reward)
 
 
 def loglog_slope(t: np.ndarray, regret: np.ndarray, start: float = 0.1) -> float:

@@ -19,7 +19,9 @@ def write_report(
     figures: list[str],
     facts: dict[str, object],
     command: str,
+    sections: list[tuple[str, str, list[str]]] | None = None,
 ) -> None:
+    """``sections``: extra (title, preformatted table, figures) after the leaderboard."""
     lines = [f"# adsim run: {name}", ""]
     if description:
         lines += [description.strip(), ""]
@@ -28,5 +30,8 @@ def write_report(
     lines += ["", "## Leaderboard", "", "```", table, "```", ""]
     for fig in figures:
         lines += [f"![{fig}]({fig})", ""]
+    for title, text, figs in sections or []:
+        lines += [f"## {title}", "", "```", text, "```", ""]
+        lines += [f"![{fig}]({fig})" for fig in figs] + [""]
     lines += [f"seed: {seed}", ""]
     write_text(path, "\n".join(lines))

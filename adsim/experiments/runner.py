@@ -32,6 +32,7 @@ from adsim.env.world import World
 from adsim.estimators.ope import make_estimator
 from adsim.experiments.leaderboard import PolicyResult, build_leaderboard, format_table
 from adsim.experiments.plots import plot_estimates
+from adsim.experiments.regret_run import run_online_candidates
 from adsim.experiments.report import write_report
 from adsim.policies.base import BanditPolicy
 from adsim.policies.factory import PolicyBuilder, policy_label
@@ -47,9 +48,12 @@ class RunResult:
     leaderboard: pd.DataFrame
     results: dict[str, object]
     files: list[Path] = field(default_factory=list)
+    #: the regret table of the ``learn: online`` candidates (empty if none)
+    online_table: str = ""
 
     def table(self) -> str:
-        return format_table(self.leaderboard)
+        board = format_table(self.leaderboard)
+        return f"{board}\n\nlearning online:\n{self.online_table}" if self.online_table else board
 
 
 def library_versions() -> dict[str, str]:
@@ -88,7 +92,8 @@ def run_scenario(
     rng_world, rng_logger, rng_train, rng_eval, rng_policy, rng_online = (
         np.random.default_rng(s) for s in streams
     )
-    candidates = list(scenario.candidates)
+    # candidates with learn: online get a regret report instead (adsim.experiments.regret_run)
+    candidates = [c for c in scenario.candidates if getattr(c, "learn", "offline") != "online"]
     steps = 4 + len(candidates)
     bar = tqdm(total=steps, desc=scenario.name, disable=not progress, file=sys.stderr, leave=False)
 
@@ -131,6 +136,7 @@ def run_scenario(
         results.append(res)
         bar.update()
     bar.close()
+    online = run_online_candidates(scenario, world, builder, progress)
 
     board = build_leaderboard(results)
     board.attrs["confidence"] = ev.confidence
@@ -151,7 +157,9 @@ def run_scenario(
         },
         "policies": [r.to_dict() for r in results],
     }
-    run = RunResult(scenario, board, summary)
+    if online is not None:
+        summary["online_learning"] = online.to_dict()
+    run = RunResult(scenario, board, summary, online_table=online.table() if online else "")
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -159,9 +167,10 @@ def run_scenario(
         write_json(out / "results.json", summary)
         log.to_parquet(out / "log.parquet")
         plot_estimates(board, out / "estimates.png")
+        online_files = online.write(out) if online is not None else []
         write_report(
             out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=run.table(), figures=["estimates.png"],
+            seed=scenario.seed, table=format_table(board), figures=["estimates.png"],
             facts={
                 "users × ads": f"{world.population.n_users} × {world.n_actions}",
                 "logging policy": logger.name,
@@ -170,7 +179,11 @@ def run_scenario(
                 "min propensity": f"{log.pscore.min():.4g}",
             },
             command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
+            sections=[] if online is None else [(
+                "Learning online: cumulative regret", online.table(), ["regret.png"],
+            )],
         )
         run.files = [out / n for n in
                      ("leaderboard.csv", "results.json", "log.parquet", "estimates.png", "report.md")]
+        run.files += online_files
     return run

@@ -7,7 +7,12 @@ Static policies over a :class:`~adsim.policies.base.Scorer`:
   learns (has ``update``), so does the policy: ε-greedy over an online model.
 - :class:`SoftmaxPolicy` — π(a|x) ∝ exp(s(x,a)/τ).
 
-Learning policies (per-ad models on the design matrix plus an intercept, ``d`` columns):
+Learning policies (per-ad models on the design matrix plus an intercept, ``d`` columns, except
+the context-free Beta-Bernoulli sampler):
+
+- :class:`BetaThompsonPolicy` — Beta-Bernoulli Thompson sampling, one Beta posterior per ad
+  (Thompson 1933; Agrawal & Goyal 2012, "Analysis of Thompson Sampling for the Multi-armed Bandit
+  Problem", COLT).
 
 - :class:`LogisticThompsonPolicy` — Thompson sampling with a per-ad Bayesian logistic regression
   and a Laplace (Gaussian) posterior, as in Chapelle & Li (2011), "An Empirical Evaluation of
@@ -20,6 +25,16 @@ Learning policies (per-ad models on the design matrix plus an intercept, ``d`` c
   by one-dimensional numerical integration, not by Monte Carlo.
 - :class:`OnlineLogisticScorer` — the online Laplace logistic model as a scorer (for ε-greedy).
 
+**Propensities.** Every policy's ``action_dist`` is the distribution its ``sample`` draws from, so
+the propensity logged for a chosen action is the policy's exact probability of that action at
+decision time: closed form for ε-greedy and softmax, one-hot (ties split evenly) for greedy and
+LinUCB, the ensemble's member vote for the bootstrap ensemble, one-dimensional quadrature for
+linear TS. Logistic and Beta-Bernoulli Thompson sampling draw ``n_samples`` posterior samples
+after each update from a generator seeded by ``(seed, number of updates)`` and act by the
+frequency with which each ad wins among those draws: that frequency is a Monte-Carlo estimate (with
+``n_samples`` draws) of the ideal Thompson probability P(a = argmax θ), and it is exactly the
+probability with which the policy samples, so the logged pscore is exact for the policy as run.
+
 The bootstrap-ensemble Thompson sampler over small CTR networks lives in
 :mod:`adsim.policies.ensemble` (torch), delayed feedback in :class:`DelayedFeedback`.
 """
@@ -27,7 +42,7 @@ The bootstrap-ensemble Thompson sampler over small CTR networks lives in
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
+from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit, ndtr, ndtri, softmax
 
 from adsim.env.features import Contexts, as_features
@@ -38,6 +53,7 @@ __all__ = [
     "EpsilonGreedyPolicy",
     "SoftmaxPolicy",
     "LogisticThompsonPolicy",
+    "BetaThompsonPolicy",
     "LinUCBPolicy",
     "LinearThompsonPolicy",
     "OnlineLogisticScorer",
@@ -48,10 +64,14 @@ __all__ = [
 
 
 def greedy_dist(scores: np.ndarray) -> np.ndarray:
-    """One-hot ``(n, K)`` on the argmax of each row (first index on ties)."""
-    out = np.zeros_like(scores, dtype=np.float64)
-    out[np.arange(scores.shape[0]), np.argmax(scores, axis=1)] = 1.0
-    return out
+    """``(n, K)`` greedy distribution: π(a|x) = 1[a ∈ argmax_b s(x,b)] / |argmax_b s(x,b)|.
+
+    One-hot on the argmax of each row; exact ties (an untrained model scores every ad alike)
+    are split evenly, so a greedy learner explores its ties and logs a true propensity.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    ties = scores == scores.max(axis=1, keepdims=True)
+    return ties / ties.sum(axis=1, keepdims=True)
 
 
 class UniformPolicy(BanditPolicy):
@@ -193,13 +213,11 @@ class _LaplaceArms:
                 )
 
     def draws(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-        """``(n_samples, K, d)`` draws θ = m + L⁻ᵀz with H = L Lᵀ."""
+        """``(n_samples, K, d)`` draws θ = m + L⁻ᵀz with H = L Lᵀ (all ads in one batched solve)."""
         z = rng.standard_normal((n_samples, self.n_actions, self.dim))
-        out = np.empty_like(z)
-        for a in range(self.n_actions):
-            chol = np.linalg.cholesky(self.precision[a])
-            out[:, a, :] = self.mean[a] + solve_triangular(chol.T, z[:, a, :].T, lower=False).T
-        return out
+        chol = np.linalg.cholesky(self.precision)  # (K, d, d)
+        sol = np.linalg.solve(np.swapaxes(chol, 1, 2), np.transpose(z, (1, 2, 0)))  # (K, d, S)
+        return self.mean[None, :, :] + np.transpose(sol, (2, 0, 1))
 
 
 class LogisticThompsonPolicy(BanditPolicy):
@@ -212,8 +230,12 @@ class LogisticThompsonPolicy(BanditPolicy):
     Args:
         n_actions: number of ads.
         prior_precision: λ.
-        n_samples: posterior draws used for :meth:`action_dist`.
-        seed: seed of those draws (fixed, so the action distribution is a fixed function).
+        n_samples: posterior draws used for :meth:`action_dist`: P(a | x) is the share of the
+            draws under which a has the highest score x·θ_a, a Monte-Carlo estimate of the ideal
+            Thompson probability with ``n_samples`` draws, and exactly the probability with which
+            :meth:`sample` picks a (the logged propensity).
+        seed: seed of those draws (with the update count: fresh draws after every update, the
+            same draws for the same data).
         newton_steps: Newton iterations per :meth:`update` to re-find the MAP.
         refit: ``"full"`` (MAP on all data so far) or ``"online"`` (posterior as next prior).
     """
@@ -276,6 +298,62 @@ class LogisticThompsonPolicy(BanditPolicy):
         return out / m
 
 
+class BetaThompsonPolicy(BanditPolicy):
+    """Beta-Bernoulli Thompson sampling (context-free): θ_a ~ Beta(α₀ + S_a, β₀ + F_a).
+
+    S_a and F_a count the clicks (reward > 0) and non-clicks of ad a. Thompson sampling shows
+    argmax_a θ_a for a fresh posterior draw (Thompson 1933; regret O(√(KT log T)) and the
+    Lai-Robbins-optimal log T instance bound, Agrawal & Goyal 2012 and Kaufmann, Korda & Munos
+    2012). The action distribution P(a = argmax θ) is the same for every context; it is
+    estimated by the win frequencies of ``n_samples`` posterior draws taken after each update
+    from a generator seeded by ``(seed, updates)``, and ``sample`` samples exactly that
+    frequency table, so logged propensities are the policy's own sampling probabilities.
+
+    It ignores the context, so against the per-context oracle max_a q(x, a) its regret keeps
+    growing linearly once it has found the best ad on average: it is the context-free baseline.
+    """
+
+    name = "beta_thompson"
+
+    def __init__(
+        self, n_actions: int, alpha0: float = 1.0, beta0: float = 1.0, n_samples: int = 1000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(n_actions)
+        if alpha0 <= 0 or beta0 <= 0 or n_samples < 1:
+            raise ValueError(f"need alpha0, beta0 > 0 and n_samples >= 1, got {alpha0}, {beta0},"
+                             f" {n_samples}")
+        self.alpha0, self.beta0 = float(alpha0), float(beta0)
+        self.n_samples, self.seed = int(n_samples), int(seed)
+        self.successes_ = np.zeros(n_actions)
+        self.failures_ = np.zeros(n_actions)
+        self._n_updates = 0
+        self._probs: np.ndarray | None = None
+
+    def arm_dist(self) -> np.ndarray:
+        """``(K,)`` P(a = argmax θ) estimated from ``n_samples`` seeded posterior draws."""
+        if self._probs is None:
+            rng = np.random.default_rng([self.seed, self._n_updates])
+            theta = rng.beta(self.alpha0 + self.successes_, self.beta0 + self.failures_,
+                             size=(self.n_samples, self.n_actions))
+            counts = np.bincount(theta.argmax(axis=1), minlength=self.n_actions)
+            self._probs = counts / self.n_samples
+        return self._probs
+
+    def action_dist(self, contexts: Contexts | np.ndarray) -> np.ndarray:
+        return np.tile(self.arm_dist(), (len(contexts), 1))
+
+    def update(
+        self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray
+    ) -> None:
+        a = np.asarray(actions, dtype=np.int64)
+        y = (np.asarray(rewards) > 0).astype(np.float64)
+        self.successes_ += np.bincount(a, weights=y, minlength=self.n_actions)
+        self.failures_ += np.bincount(a, weights=1.0 - y, minlength=self.n_actions)
+        self._n_updates += 1
+        self._probs = None
+
+
 class OnlineLogisticScorer:
     """Per-ad online Laplace logistic regression as a :class:`Scorer` (scores = log σ(x·m_a)).
 
@@ -327,7 +405,8 @@ class LinUCBPolicy(BanditPolicy):
     """Disjoint LinUCB (Li et al. 2010, Algorithm 1).
 
     a(x) = argmax_a x·θ̂_a + α sqrt(xᵀ A_a⁻¹ x), with A_a = λI + Σ_{t: a_t = a} x_t x_tᵀ and
-    θ̂_a = A_a⁻¹ Σ r_t x_t. Deterministic: the action distribution is one-hot (ties: lowest index).
+    θ̂_a = A_a⁻¹ Σ r_t x_t. Deterministic: the action distribution is one-hot, exact ties (as
+    before the first update, when every ad has the same bound) split evenly.
     """
 
     name = "linucb"

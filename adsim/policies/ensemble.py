@@ -9,12 +9,17 @@ ad of a member drawn uniformly. The ensemble stands in for the posterior, so
 
 .. math::  π(a \\mid x) = \\frac{1}{M} \\sum_m 1[a = \\arg\\max_b f_m(x)_b]
 
-exactly (sampling draws a member, i.e. samples this distribution). Members are evaluated as one
-batched network (weights ``(M, d, h)``), so a batch of requests costs one tensor product.
+exactly (sampling draws a member, i.e. samples this distribution), so the propensity logged for
+an action is the policy's exact probability of it. Members are evaluated as one batched network
+(weights ``(M, d, h)``), so a batch of requests costs one tensor product. The networks are tiny,
+so torch runs them on ``n_threads`` threads (default one: on a busy machine several intra-op
+threads make these small products tens of times slower, measured 11 s vs 0.3 s for 10^4 rounds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,22 @@ from adsim.env.features import Contexts, as_features
 from adsim.policies.base import BanditPolicy
 
 __all__ = ["EnsembleThompsonPolicy"]
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` torch intra-op threads (None: leave torch's setting alone)."""
+    import torch
+
+    old = torch.get_num_threads()
+    change = n is not None and n != old
+    if change:
+        torch.set_num_threads(int(n))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(old)
 
 
 class EnsembleThompsonPolicy(BanditPolicy):
@@ -38,6 +59,7 @@ class EnsembleThompsonPolicy(BanditPolicy):
         batch_size: minibatch size.
         max_buffer: most recent rows kept for training.
         seed: seeds initialisation, bootstrap weights and minibatches.
+        n_threads: torch threads for this policy's work (None: torch's default).
     """
 
     name = "ensemble_thompson"
@@ -45,7 +67,7 @@ class EnsembleThompsonPolicy(BanditPolicy):
     def __init__(
         self, n_actions: int, dim: int, n_members: int = 10, hidden: int = 32, lr: float = 0.01,
         steps_per_update: int = 50, batch_size: int = 512, max_buffer: int = 200_000,
-        seed: int = 0,
+        seed: int = 0, n_threads: int | None = 1,
     ) -> None:
         super().__init__(n_actions)
         import torch
@@ -55,6 +77,7 @@ class EnsembleThompsonPolicy(BanditPolicy):
         self.n_members, self.dim, self.hidden = int(n_members), int(dim), int(hidden)
         self.steps_per_update, self.batch_size = int(steps_per_update), int(batch_size)
         self.max_buffer = int(max_buffer)
+        self.n_threads = n_threads
         self._gen = torch.Generator().manual_seed(int(seed))
         self._rng = np.random.default_rng(seed)
         m, d, h, k = self.n_members, self.dim, self.hidden, n_actions
@@ -82,7 +105,7 @@ class EnsembleThompsonPolicy(BanditPolicy):
     def member_logits(self, contexts: Contexts | np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.no_grad():
+        with torch.no_grad(), _torch_threads(self.n_threads):
             x = torch.from_numpy(as_features(contexts).astype(np.float32))
             return self._logits(x).numpy()
 
@@ -94,8 +117,16 @@ class EnsembleThompsonPolicy(BanditPolicy):
         np.add.at(out, (np.tile(np.arange(n), self.n_members), best.ravel()), 1.0)
         return out / self.n_members
 
-    def update(self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(
+        self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray
+    ) -> None:
         """Append the batch with Poisson(1) bootstrap weights per member, then train."""
+        with _torch_threads(self.n_threads):
+            self._update(contexts, actions, rewards)
+
+    def _update(
+        self, contexts: Contexts | np.ndarray, actions: np.ndarray, rewards: np.ndarray
+    ) -> None:
         import torch
 
         x = as_features(contexts).astype(np.float32)

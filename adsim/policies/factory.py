@@ -13,6 +13,7 @@ import numpy as np
 
 from adsim.config import (
     AuctionConfig,
+    BetaThompsonPolicyConfig,
     BidderPolicyConfig,
     CPAPacingPolicyConfig,
     ConstantPacingPolicyConfig,
@@ -38,6 +39,7 @@ from adsim.env.world import World
 from adsim.estimators.reward_models import LogisticRewardModel
 from adsim.errors import ConfigError
 from adsim.policies.bandits import (
+    BetaThompsonPolicy,
     EpsilonGreedyPolicy,
     LinearThompsonPolicy,
     LinUCBPolicy,
@@ -100,24 +102,29 @@ class PolicyBuilder:
             policy = EpsilonGreedyPolicy(self._scorer(cfg.model, cfg.model_noise), k, cfg.epsilon)
         elif isinstance(cfg, SoftmaxPolicyConfig):
             policy = SoftmaxPolicy(self._scorer(cfg.model, cfg.model_noise), k, cfg.temperature)
-        elif isinstance(cfg, ThompsonPolicyConfig):
-            ctx, log = self._train_contexts("a thompson policy")
-            policy = LogisticThompsonPolicy(
-                k, self.world.spec.design_dim, cfg.prior_precision, cfg.n_samples,
-                seed=int(self.rng.integers(2**63 - 1)),
-            )
-            policy.update(ctx, log.action, log.reward)
         else:
-            policy = self._build_learning(cfg)
+            policy = self.fresh(cfg, int(self.rng.integers(2**63 - 1)))
+            ctx, log = self._train_contexts(f"a {cfg.type} policy")
+            policy.update(ctx, log.action, log.reward)
         policy.name = policy_label(cfg)
         return policy
 
-    def _build_learning(self, cfg: PolicyConfig) -> BanditPolicy:
-        """A learning bandit (issue 5 types), trained on the training log."""
+    def fresh(self, cfg: PolicyConfig, seed: int) -> BanditPolicy:
+        """The learning bandit ``cfg`` at its prior (nothing learnt yet), seeded by ``seed``.
+
+        ``build`` fits it on the training log (``learn: offline``); the online runner
+        (:mod:`adsim.experiments.regret`) lets it learn from the scenario's own traffic.
+        """
         k, d = self.world.n_actions, self.world.spec.design_dim
-        seed = int(self.rng.integers(2**63 - 1))
-        if isinstance(cfg, LinUCBPolicyConfig):
-            policy: BanditPolicy = LinUCBPolicy(k, d, cfg.alpha, cfg.ridge)
+        if isinstance(cfg, ThompsonPolicyConfig):
+            refit = "online" if cfg.learn == "online" else "full"  # O(batch) updates online
+            policy: BanditPolicy = LogisticThompsonPolicy(
+                k, d, cfg.prior_precision, cfg.n_samples, seed=seed, refit=refit
+            )
+        elif isinstance(cfg, BetaThompsonPolicyConfig):
+            policy = BetaThompsonPolicy(k, cfg.alpha0, cfg.beta0, cfg.n_samples, seed=seed)
+        elif isinstance(cfg, LinUCBPolicyConfig):
+            policy = LinUCBPolicy(k, d, cfg.alpha, cfg.ridge)
         elif isinstance(cfg, LinearThompsonPolicyConfig):
             policy = LinearThompsonPolicy(k, d, cfg.v, cfg.ridge, seed=seed)
         elif isinstance(cfg, EnsembleThompsonPolicyConfig):
@@ -128,11 +135,14 @@ class PolicyBuilder:
                 seed=seed,
             )
         elif isinstance(cfg, OnlineGreedyPolicyConfig):
-            policy = EpsilonGreedyPolicy(OnlineLogisticScorer(k, d, cfg.prior_precision), k, cfg.epsilon)
-        else:  # pragma: no cover - the schema admits no other type
-            raise ConfigError(f"unknown policy type {cfg.type!r}")
-        ctx, log = self._train_contexts(f"a {cfg.type} policy")
-        policy.update(ctx, log.action, log.reward)
+            scorer = OnlineLogisticScorer(k, d, cfg.prior_precision)
+            policy = EpsilonGreedyPolicy(scorer, k, cfg.epsilon)
+        else:
+            raise ConfigError(
+                f"policy type {cfg.type!r} does not learn; learn: online needs thompson,"
+                " beta_thompson, linucb, lin_thompson, ensemble_thompson or online_epsilon_greedy"
+            )
+        policy.name = policy_label(cfg)
         return policy
 
 
