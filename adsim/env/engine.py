@@ -217,31 +217,48 @@ class BatchResult:
     update_rows: RoundRecords | None = field(default=None, repr=False)
 
 
-def _ctr_columns(x_t: np.ndarray, neg_items: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def _ctr_columns(x_t: np.ndarray, neg_items: np.ndarray, unit_last: bool = False,
+                 chunk: int = 4096) -> np.ndarray:
     """σ(x · e_j) as an ``(I, m)`` array for context columns ``x_t`` ``(D, m)`` and ads ``-e_j``
     (rows of ``neg_items`` ``(I, D)``).
 
     The dot product is accumulated term by term in a fixed order (x_0 e_0 + x_1 e_1 + …), so a
-    per-round loop doing the same sum gets the same bits; ads on rows and rounds on columns keep
-    every operation a contiguous row sweep, and blocks of ``chunk`` rounds keep the working set
-    in cache.
+    per-round loop doing the same sum gets the same bits; with ``unit_last`` the last context
+    entry is 1 and its term is added without the (exact) multiplication. Ads on rows and rounds
+    on columns keep every operation a contiguous row sweep; blocks of ``chunk`` rounds keep the
+    working set in cache.
     """
     n_items, dim = neg_items.shape
     m = x_t.shape[1]
     out = np.empty((n_items, m))
     tmp = np.empty((n_items, min(chunk, m)))
+    last = dim - 1 if unit_last else dim
     for s in range(0, m, chunk):
         e = min(s + chunk, m)
         z = out[:, s:e]
         t = tmp[:, : e - s]
         np.multiply(neg_items[:, 0:1], x_t[0, s:e], out=z)
-        for j in range(1, dim):
+        for j in range(1, last):
             np.multiply(neg_items[:, j : j + 1], x_t[j, s:e], out=t)
             z += t
+        if unit_last:
+            z += neg_items[:, dim - 1 : dim]
         np.exp(z, out=z)
         z += 1.0
         np.reciprocal(z, out=z)
     return out
+
+
+def _argmax_rows(v: np.ndarray) -> np.ndarray:
+    """``v.argmax(axis=0)`` for an ``(I, m)`` array (first maximum), by row sweeps."""
+    best = v[0].copy()
+    idx = np.zeros(v.shape[1], np.intp)
+    gt = np.empty(v.shape[1], bool)
+    for i in range(1, v.shape[0]):
+        np.greater(v[i], best, out=gt)
+        np.copyto(idx, i, where=gt)
+        np.maximum(best, v[i], out=best)
+    return idx
 
 
 def draw_participants(u: np.ndarray, n_agents: int) -> np.ndarray:
@@ -321,9 +338,9 @@ class AuctionEngine:
                 continue
             r = cells // k
             xa = x_t[:, r]  # (D, m)
-            ctr = _ctr_columns(xa, self._neg_items[a])  # (I, m) true CTRs (Oracle allocator)
+            ctr = _ctr_columns(xa, self._neg_items[a], w.intercept)  # (I, m) true CTRs (Oracle allocator)
             ev = ctr * self._values_col[a]
-            j = np.ascontiguousarray(ev.T).argmax(axis=1)  # first best ad, as numpy.argmax
+            j = _argmax_rows(ev)  # first best ad, as numpy.argmax
             at = j * cells.size + np.arange(cells.size)  # flat index of (j, col) in (I, m)
             c = np.take(ctr, at)
             v = np.take(w.values[a], j)

@@ -71,16 +71,15 @@ class RoundRecords:
         import pyarrow as pa
 
         k = self.n_participants
-        cols: dict[str, object] = {
+        cols: dict[str, np.ndarray] = {
             "round": np.repeat(self.round, k) if self.round.ndim == 1 else self.round.ravel(),
             "agent": self.agent.ravel(),
         }
-        ctx = np.repeat(self.context, k, axis=0) if k > 1 else self.context
-        for j in range(ctx.shape[1]):
-            cols[f"x_{j}"] = np.ascontiguousarray(ctx[:, j])
+        for j in range(self.context.shape[1]):
+            cols[f"x_{j}"] = np.repeat(self.context[:, j], k)
         for name in RECORD_FIELDS:
             cols[name] = getattr(self, name).ravel()
-        return pa.table({name: pa.array(v) for name, v in cols.items()})
+        return pa.table({name: _arrow(v) for name, v in cols.items()})
 
     def write_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_arrow` to ``path`` atomically (temp file + rename)."""
@@ -90,6 +89,17 @@ class RoundRecords:
 
         table = self.to_arrow()
         write_with(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def _arrow(values: np.ndarray):  # -> pyarrow.Array
+    """A numpy column as an Arrow array; numeric columns share the numpy buffer (no copy)."""
+    import pyarrow as pa
+
+    if values.dtype == bool:
+        return pa.array(values)
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), values.shape[0],
+                                 [None, pa.py_buffer(values)])
 
 
 @dataclass
