@@ -65,7 +65,20 @@ __all__ = [
     "BatchResult",
     "expand_agents",
     "load_auctiongym_config",
+    "SP_ORACLE",
 ]
+
+#: AuctionGym's ``config/SP_Oracle.json`` (amzn/auction-gym 62216d8, Apache-2.0) as a dict:
+#: 6 truthful oracle bidders × 12 ads, 2 participants per round, second price.
+SP_ORACLE: dict[str, Any] = {
+    "random_seed": 0, "num_runs": 3, "num_iter": 20, "rounds_per_iter": 10000,
+    "num_participants_per_round": 2, "embedding_size": 5, "embedding_var": 1.0,
+    "obs_embedding_size": 4, "allocation": "SecondPrice",
+    "agents": [{"name": "Truthful Oracle", "num_copies": 6, "num_items": 12,
+                "allocator": {"type": "OracleAllocator", "kwargs": {}},
+                "bidder": {"type": "TruthfulBidder", "kwargs": {}}}],
+    "output_dir": "results/SP_Oracle/",
+}
 
 Mechanism = Literal["second_price", "first_price"]
 _MECHANISMS = {"SecondPrice": "second_price", "FirstPrice": "first_price"}
@@ -286,12 +299,9 @@ class AuctionEngine:
 
     >>> from adsim.env.engine import AuctionEngine, AuctionGymWorld
     >>> from adsim.policies.auctiongym_bidders import bidders_from_config
-    >>> cfg = {"random_seed": 0, "num_participants_per_round": 2, "embedding_size": 5,
-    ...        "embedding_var": 1.0, "allocation": "SecondPrice",
-    ...        "agents": [{"name": "Truthful Oracle", "num_copies": 6, "num_items": 12,
-    ...                    "allocator": {"type": "OracleAllocator", "kwargs": {}},
-    ...                    "bidder": {"type": "TruthfulBidder", "kwargs": {}}}]}
-    >>> eng = AuctionEngine(AuctionGymWorld.from_config(cfg), bidders_from_config(cfg, 0), 0)
+    >>> from adsim.env.engine import SP_ORACLE
+    >>> eng = AuctionEngine(AuctionGymWorld.from_config(SP_ORACLE),
+    ...                     bidders_from_config(SP_ORACLE, 0), seed=0)
     >>> res = eng.run(1000)
     >>> res.records.to_arrow().num_rows, res.totals.n_rounds
     (2000, 1000)

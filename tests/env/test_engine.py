@@ -212,3 +212,19 @@ def test_config_errors_name_the_field(mutate, msg):
         AuctionGymWorld.from_config(cfg)
         bidders_from_config(cfg)
     assert msg in str(err.value)
+
+
+def test_fast_kernel_on_auctiongyms_market_matches_engine():
+    """The totals-only kernel simulates the same market (intercepts included) as the engine."""
+    from adsim.env.engine import SP_ORACLE
+    from adsim.env.fastpath import SecondPriceOracleSim
+
+    world = AuctionGymWorld.from_config(SP_ORACLE)
+    n = 200_000
+    eng = AuctionEngine(world, bidders_from_config(SP_ORACLE, 0), seed=1).run(n, records=True)
+    tot = SecondPriceOracleSim.from_world(world).simulate(n, np.random.default_rng(2))
+    price = eng.records.price[:, 0]
+    click = eng.records.outcome.any(axis=1)
+    for got, x in ((tot.revenue / n, price), (tot.clicks / n, click)):
+        assert abs(got - x.mean()) < 4 * x.std() * np.sqrt(2 / n), (got, x.mean())
+    np.testing.assert_allclose(tot.wins / n, eng.totals.wins / n, atol=0.01)
