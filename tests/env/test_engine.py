@@ -228,3 +228,17 @@ def test_fast_kernel_on_auctiongyms_market_matches_engine():
     for got, x in ((tot.revenue / n, price), (tot.clicks / n, click)):
         assert abs(got - x.mean()) < 4 * x.std() * np.sqrt(2 / n), (got, x.mean())
     np.testing.assert_allclose(tot.wins / n, eng.totals.wins / n, atol=0.01)
+
+
+def test_records_write_parquet_round_trip(tmp_path):
+    import pyarrow.parquet as pq
+
+    cfg = _cfg()
+    eng = AuctionEngine(AuctionGymWorld.from_config(cfg), bidders_from_config(cfg, 0), seed=0)
+    rec = eng.run(500).records
+    rec.write_parquet(tmp_path / "rounds.parquet")
+    back = pq.read_table(tmp_path / "rounds.parquet")
+    assert back.equals(rec.to_arrow()) and back.num_rows == 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["rounds.parquet"]  # no temp file left
+    nxt = eng.run(10).records.to_arrow()
+    assert nxt.column("round")[0].as_py() == 500  # global round index continues
