@@ -23,8 +23,9 @@ clicks and revenue per round with standard errors and z-scores (AuctionGym's loo
 ``benchmarks/auctiongym_driver.py``, which also runs AuctionGym's agent updates between
 iterations for the learning config, next to :meth:`AuctionEngine.run_iterations`).
 
-Ratios are medians over repeats of adsim rounds/s ÷ AuctionGym rounds/s (wall clock, each side's
-loop only; Python start-up and imports excluded on both sides).
+Ratios are the median adsim rounds/s over repeats ÷ the median AuctionGym rounds/s (wall clock,
+each side's loop only; Python start-up and imports excluded on both sides; every run's figure is
+in the JSON).
 
 Reproduce: ``python benchmarks/auction_vs_auctiongym.py --json runs/auction_vs_auctiongym.json``
 (``--auctiongym-python PATH`` to use an existing venv; without it one is looked for in, or built

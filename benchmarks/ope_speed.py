@@ -49,7 +49,9 @@ DROS = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, float("inf")]
 CLOSED_FORM = ["dm", "ips", "snips", "dr", "sndr", "switch_dr", "dr_os",
                "switch_dr_slope:lambdas=[" + ",".join(map(str, SWITCH)) + "]",
                "dr_os_slope:lambdas=[" + ",".join(map(str, DROS)) + "]"]
-FINITE = ["switch_dr:lambda=5", "dr_os:lambda=100"]
+#: finite λ, through the same spec syntax as ``adsim ope --estimators`` (obp: the same λ)
+FINITE = {"switch_dr:lambda=5": 5.0, "switch_dr:lambda=1": 1.0, "dr_os:lambda=100": 100.0,
+          "dr_os:lambda=1": 1.0}
 OBP_PACKAGES = ["torch==2.13.0", "scikit-learn", "scipy", "pandas<3", "matplotlib", "seaborn",
                 "tqdm", "pyyaml"]
 
@@ -100,8 +102,9 @@ t, c = time.perf_counter(), time.process_time()
 vals = {name: float(e.estimate_policy_value(**args)) for name, e in ests.items()}
 out["closed_form_s"], out["closed_form_cpu_s"] = time.perf_counter() - t, time.process_time() - c
 if values:
-    vals["switch_dr:lambda=5"] = float(SwitchDoublyRobust(lambda_=5.0).estimate_policy_value(**args))
-    vals["dr_os:lambda=100"] = float(DoublyRobustWithShrinkage(lambda_=100.0).estimate_policy_value(**args))
+    for spec, lam in json.loads(sys.argv[8]).items():
+        cls = SwitchDoublyRobust if spec.startswith("switch_dr") else DoublyRobustWithShrinkage
+        vals[spec] = float(cls(lambda_=lam).estimate_policy_value(**args))
     out["values"] = vals
 small = kw(m)
 for name, est, a in (("ips", InverseProbabilityWeighting(), {k: v for k, v in small.items() if k != "estimated_rewards_by_reg_model"}),
@@ -138,7 +141,8 @@ def run_obp(python: str, folder: Path, m: int, n_boot: int, seed: int, values: b
     script = folder / "obp_bench.py"
     script.write_text(OBP_SCRIPT)
     p = subprocess.run([python, str(script), str(folder), str(m), str(n_boot), str(seed),
-                        "1" if values else "0", json.dumps(SWITCH), json.dumps(DROS)],
+                        "1" if values else "0", json.dumps(SWITCH), json.dumps(DROS),
+                        json.dumps(FINITE)],
                        capture_output=True, text=True, timeout=3600,
                        env=dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"))
     if p.returncode:
@@ -161,7 +165,7 @@ def run_adsim(d: dict, m: int, n_boot: int, seed: int) -> dict:
         out["closed_form_s"], out["closed_form_cpu_s"] = (time.perf_counter() - t,
                                                            time.process_time() - c)
         vals = {e.estimator.split("(")[0]: e.value for e in res.estimates}
-        for e in evaluate(log, d["action_dist"], d["q_hat"], estimators=FINITE,
+        for e in evaluate(log, d["action_dist"], d["q_hat"], estimators=list(FINITE),
                           warn=False).estimates:
             vals[e.estimator.replace("(lambda=", ":lambda=").rstrip(")")] = e.value
         out["values"] = vals
