@@ -68,7 +68,7 @@ def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) ->
 @click.option("--n-bootstrap", type=int, default=1000, show_default=True)
 @click.option("--bootstrap-scheme", type=click.Choice(["multinomial", "half"]),
               default="half", show_default=True,
-              help="Double-or-nothing weights 0/2 (default; ~5x faster, same coverage) or Efron's multinomial resampling.")
+              help="Double-or-nothing weights 0/2 (default) or Efron's multinomial resampling; speed and coverage of both: benchmarks/ope_speed.py.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-fitting folds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of folds and bootstrap.")
 def ope_command(
