@@ -324,6 +324,8 @@ class AuctionEngine:
         """Simulate ``n_rounds`` rounds; per-round records only when ``records``."""
         w = self.world
         n, k, n_agents = int(n_rounds), w.n_participants, w.n_agents
+        if n < 0:
+            raise ValueError(f"n_rounds must be >= 0, got {n_rounds}")
         z = self.ctx_rng.normal(0.0, w.embedding_var, size=(n, w.embedding_size))
         x_t = np.empty((w.items.shape[2], n))  # (D, n): one context entry per row
         x_t[: w.embedding_size] = z.T
@@ -399,13 +401,14 @@ class AuctionEngine:
                 price=np.repeat(price[:, None], k, axis=1), second_price=second_col,
                 outcome=outcome, won=won,
             )
-            self._last_cells = (order, bounds)
         self.rounds_done += n
         return BatchResult(rec if records else None, totals, rec)
 
     def agent_batches(self, rec: RoundRecords) -> list[AgentBatch | None]:
         """Each agent's rows of ``rec`` (round order), for bidder updates."""
-        order, bounds = self._last_cells
+        flat = rec.agent.ravel()
+        order = np.argsort(flat.astype(np.int16), kind="stable")
+        bounds = np.searchsorted(flat[order], np.arange(self.world.n_agents + 1))
         k = rec.n_participants
         out: list[AgentBatch | None] = []
         for a in range(self.world.n_agents):

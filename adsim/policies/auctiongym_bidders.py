@@ -72,6 +72,7 @@ class EmpiricalShadedBidder:
         self._gammas: list[np.ndarray] = []
 
     def bid(self, value: np.ndarray, estimated_ctr: np.ndarray, context: np.ndarray) -> np.ndarray:
+        """γ · value · CTR per row; the γ's are kept until :meth:`update` (one batch's rows)."""
         g = self.rng.normal(self.gamma, self.gamma_sigma, size=value.shape[0])
         np.clip(g, 0.0, 1.0, out=g)
         self._gammas.append(g)
