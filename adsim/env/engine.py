@@ -308,7 +308,7 @@ class AuctionEngine:
     """
 
     def __init__(self, world: AuctionGymWorld, bidders: list[VectorBidder],
-                 seed: int | np.random.SeedSequence = 0) -> None:
+                 seed: int | np.random.SeedSequence = 0, max_batch: int = 262_144) -> None:
         if len(bidders) != world.n_agents:
             raise ValueError(f"need one bidder per agent ({world.n_agents}), got {len(bidders)}")
         self.world = world
@@ -316,12 +316,34 @@ class AuctionEngine:
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self.ctx_rng, self.part_rng, self.click_rng = (np.random.default_rng(s) for s in ss.spawn(3))
         self.rounds_done = 0
+        self.max_batch = int(max_batch)
         self.totals = AgentTotals.zeros(world.n_agents)
         self._neg_items = [np.ascontiguousarray(-world.items[a]) for a in range(world.n_agents)]
         self._values_col = world.values[:, :, None]
 
     def run(self, n_rounds: int, records: bool = True) -> BatchResult:
-        """Simulate ``n_rounds`` rounds; per-round records only when ``records``."""
+        """Simulate ``n_rounds`` rounds; per-round records only when ``records``.
+
+        Longer runs are simulated in pieces of ``max_batch`` rounds (bounded memory without
+        records); every stream is consumed in round order, so the result is the same as one
+        piece (bit for bit).
+        """
+        n = int(n_rounds)
+        if n <= self.max_batch:
+            return self._run(n, records)
+        parts = [self._run(min(self.max_batch, n - s), records) for s in range(0, n, self.max_batch)]
+        totals = AgentTotals.zeros(self.world.n_agents)
+        for p in parts:
+            totals.add(p.totals)
+        rows = [p.update_rows for p in parts]
+        merged = None
+        if rows[0] is not None:
+            merged = RoundRecords(**{
+                f: np.concatenate([getattr(r, f) for r in rows])  # type: ignore[union-attr]
+                for f in RoundRecords.__dataclass_fields__})
+        return BatchResult(merged if records else None, totals, merged)
+
+    def _run(self, n_rounds: int, records: bool) -> BatchResult:
         w = self.world
         n, k, n_agents = int(n_rounds), w.n_participants, w.n_agents
         if n < 0:

@@ -242,3 +242,18 @@ def test_records_write_parquet_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["rounds.parquet"]  # no temp file left
     nxt = eng.run(10).records.to_arrow()
     assert nxt.column("round")[0].as_py() == 500  # global round index continues
+
+
+def test_long_runs_in_pieces_equal_one_piece():
+    cfg = _cfg("FirstPrice", SHADED, k=3)
+    world = AuctionGymWorld.from_config(cfg)
+    one = AuctionEngine(world, bidders_from_config(cfg, 1), seed=4, max_batch=10_000).run(2500)
+    pieces = AuctionEngine(world, bidders_from_config(cfg, 1), seed=4, max_batch=700).run(2500)
+    assert one.records.to_arrow().equals(pieces.records.to_arrow())
+    assert one.totals.revenue == pytest.approx(pieces.totals.revenue, rel=1e-12)
+    np.testing.assert_array_equal(one.totals.wins, pieces.totals.wins)
+    lean = AuctionEngine(world, bidders_from_config(cfg, 1), seed=4, max_batch=700)
+    res = lean.run(2500, records=False)
+    assert res.records is None and res.totals.clicks == one.totals.clicks
+    lean.update_bidders(res)  # learning bidders still get every row
+    assert all(len(b.history) == 2 for b in lean.bidders)
