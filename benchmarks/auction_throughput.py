@@ -8,8 +8,8 @@ loop (same market, same per-round work, interleaved, in AuctionGym's own venv) i
    :class:`adsim.env.engine.AuctionGymWorld`: 6 truthful oracle bidders with 12 ads each, per-item
    intercepts, 2 participants per round, Gaussian 5-d context, second price):
    * ``per-round loop`` — one Python iteration per round, written here in the style of
-     AuctionGym's ``Auction.simulate_opportunity`` but without its logging and utility bookkeeping
-     (a rewrite, measured 3.5–4.5× faster than the real loop; not AuctionGym);
+     AuctionGym's ``Auction.simulate_opportunity`` but without its log records and utility
+     bookkeeping (a rewrite, faster than the real loop; not AuctionGym);
    * ``plain numpy`` — the straightforward vectorisation (float64, gather the participants' ads,
      einsum, argsort for the ranking; no records);
    * ``adsim engine`` — :class:`adsim.env.engine.AuctionEngine` with full per-round records
