@@ -35,10 +35,11 @@ RECORD_FIELDS = (
 
 @dataclass
 class RoundRecords:
-    """One batch of rounds; every array is ``(n_rounds, n_participants)`` except ``context``.
+    """One batch of rounds; arrays are ``(n_rounds, n_participants)`` except ``round`` and
+    ``context``.
 
     Attributes:
-        round: global round index of each row's round.
+        round: ``(n_rounds,)`` global index of each round (counted over the engine's life).
         agent: the participant's agent index.
         context: ``(n_rounds, dim)`` context the participants saw (shared by a round's rows).
         item … won: see :data:`RECORD_FIELDS` and the module docstring.
