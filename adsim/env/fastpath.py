@@ -1,12 +1,19 @@
-"""Throughput kernels for the AuctionGym-style second-price world and a GSP market.
+"""A totals-only throughput kernel for AuctionGym's ``SP_Oracle`` market (truthful oracles only).
 
-:class:`SecondPriceOracleSim` simulates AuctionGym's ``SP_Oracle`` setting (Jeunen et al., 2022,
-"Learning from first-price auctions", AuctionGym): ``n_agents`` truthful bidders, each with
-``n_items`` ads (N(0, I) embeddings ``e`` and log-normal values ``v``); every round draws a
-Gaussian context ``x ~ N(0, I_d)`` and ``n_participants = 2`` distinct agents uniformly at random.
-Each participant picks the ad maximising ``v_j · σ(x·e_j)`` and bids that (truthful, exact CTR),
-the higher bid wins the single slot and pays the lower one (Vickrey 1961), and the impression is
-clicked with probability ``σ(x·e_j*)``.
+:class:`SecondPriceOracleSim` simulates AuctionGym's ``SP_Oracle`` setting (Jeunen, Murphy &
+Allison 2022, amzn/auction-gym): ``n_agents`` truthful bidders, each with ``n_items`` ads
+(N(0, I) embeddings ``e``, an optional per-item intercept ``b`` and log-normal values ``v``);
+every round draws a Gaussian context ``x ~ N(0, I_d)`` and ``n_participants = 2`` distinct agents
+uniformly at random. Each participant picks the ad maximising ``v_j · σ(x·e_j + b_j)`` and bids
+that (truthful, exact CTR), the higher bid wins the single slot and pays the lower one (Vickrey
+1961), and the impression is clicked with probability ``σ(x·e_j* + b_j*)``.
+
+It returns **totals only** (revenue, clicks, wins and spend per agent) and its bidding is fixed
+to truthful oracle bids, so it cannot host a learning bidder and produces no per-round records.
+For AuctionGym's per-round work (records, net/gross utility, pluggable and learning bidders) use
+:class:`adsim.env.engine.AuctionEngine`. :meth:`SecondPriceOracleSim.from_world` takes the exact
+market of an :class:`~adsim.env.engine.AuctionGymWorld` (AuctionGym's ads, intercepts and values
+for a config); the default constructor draws an intercept-free market of its own.
 
 What makes it fast (plain numpy, one thread, float32):
 
@@ -53,6 +60,8 @@ class SecondPriceOracleSim:
         n_items: ads per bidder (12).
         dim: context / embedding dimension (5).
         chunk: rounds per block (buffers are sized for it; keeps the working set in cache).
+        emb, values, intercept: a given market instead of a drawn one: ``(n_agents, n_items,
+            dim)`` embeddings, ``(n_agents, n_items)`` values and optional intercepts.
     """
 
     def __init__(
@@ -62,10 +71,19 @@ class SecondPriceOracleSim:
         n_items: int = 12,
         dim: int = 5,
         chunk: int = 16_384,
+        emb: np.ndarray | None = None,
+        values: np.ndarray | None = None,
+        intercept: np.ndarray | None = None,
     ) -> None:
+        if emb is not None and values is not None:
+            n_agents, n_items, dim = emb.shape
+            self.emb, self.values = np.asarray(emb, float), np.asarray(values, float)
+        else:
+            self.emb = rng.standard_normal((n_agents, n_items, dim))
+            self.values = rng.lognormal(0.1, 0.2, (n_agents, n_items))
+        self.intercept = (np.zeros((n_agents, n_items)) if intercept is None
+                          else np.asarray(intercept, float))
         self.n_agents, self.n_items, self.dim, self.chunk = n_agents, n_items, dim, chunk
-        self.emb = rng.standard_normal((n_agents, n_items, dim))
-        self.values = rng.lognormal(0.1, 0.2, (n_agents, n_items))
         self.pairs = list(combinations(range(n_agents), 2))
         self._pair_p = np.full(len(self.pairs), 1.0 / len(self.pairs))
         two = 2 * n_items
@@ -74,13 +92,14 @@ class SecondPriceOracleSim:
         for a, b in self.pairs:
             e = np.concatenate([self.emb[a], self.emb[b]])  # (24, d)
             v = np.concatenate([self.values[a], self.values[b]])
+            icpt = np.concatenate([self.intercept[a], self.intercept[b]])
             self._v1.append(np.stack([
                 np.stack([v[:n_items], np.ones(n_items)]),
                 np.stack([v[n_items:], np.ones(n_items)]),
             ]).astype(np.float32))  # per side: (2, n_items) rows [v; 1]
             self._w.append((
-                # rows: -e_j and -log v_j (the affine map as one (24, d+1) matrix)
-                np.concatenate([-e, -np.log(v)[:, None]], axis=1).astype(np.float32),
+                # rows: -e_j and -b_j - log v_j (the affine map as one (24, d+1) matrix)
+                np.concatenate([-e, (-icpt - np.log(v))[:, None]], axis=1).astype(np.float32),
                 None,
                 (1.0 / v).astype(np.float32)[:, None],
                 v.astype(np.float32),
@@ -96,6 +115,18 @@ class SecondPriceOracleSim:
         self._u = np.empty(m, np.float32)
         self._f = np.empty(m, np.float32)
         self._g = np.empty(m, np.float32)
+
+    @classmethod
+    def from_world(cls, world, chunk: int = 16_384) -> SecondPriceOracleSim:  # noqa: ANN001
+        """The kernel on an :class:`~adsim.env.engine.AuctionGymWorld`'s exact market (second
+        price, two participants; the world's intercept column, if any, becomes ``intercept``)."""
+        if world.n_participants != 2 or world.mechanism != "second_price":
+            raise ValueError("the kernel simulates second price with 2 participants only")
+        items = world.items
+        if world.intercept:
+            return cls(np.random.default_rng(0), chunk=chunk, emb=items[:, :, :-1],
+                       values=world.values, intercept=items[:, :, -1])
+        return cls(np.random.default_rng(0), chunk=chunk, emb=items, values=world.values)
 
     def simulate(self, n_rounds: int, rng: np.random.Generator) -> SimTotals:
         """Simulate ``n_rounds`` rounds; returns revenue, clicks and per-agent wins/spend.

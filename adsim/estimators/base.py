@@ -192,8 +192,10 @@ class BaseEstimator(ABC):
             inside each resample) or ``"bernstein"`` (empirical Bernstein, finite-sample).
         n_bootstrap: resamples for ``interval="bootstrap"``.
         bootstrap_scheme: ``"half"`` (default: double-or-nothing weights 0/2, Owen & Eckles
-            2012; ~5× faster, same measured coverage) or ``"multinomial"`` (Efron: n draws with
-            replacement); see :mod:`adsim.estimators.intervals`.
+            2012; same measured coverage; faster on dense per-round values, slower than Efron's
+            on sparse ones such as IPS on click logs — ``benchmarks/ope_speed.py``) or
+            ``"multinomial"`` (Efron: n draws with replacement); see
+            :mod:`adsim.estimators.intervals`.
         random_state: seed of the bootstrap's generator.
         warn: emit an :class:`~adsim.estimators.diagnostics.OverlapWarning` when overlap is poor.
     """

@@ -15,7 +15,28 @@ from adsim.errors import AdsimError
 
 __all__ = ["ope_command", "ope_validate_command"]
 
-_DEFAULT = "dm,ips,snips,dr,sndr,switch_dr_slope,dr_os_slope"
+_DEFAULT = "dm,ips,snips,dr,sndr"
+_ESTIMATORS_HELP = (
+    "Comma-separated estimators, each NAME or NAME:PARAM=VALUE[:PARAM=VALUE]: e.g."
+    " 'switch_dr:lambda=5,dr_os:lambda=100,ips,ips:clip=10' or a SLOPE grid"
+    " 'switch_dr_slope:lambdas=[inf,100,10,1]' (also 1|10|inf). SLOPE intervals ignore the"
+    " λ selection and under-cover; they are marked * when asked for."
+)
+
+
+def parse_estimators_flag(text: str, flag: str = "--estimators") -> list[str]:
+    """Split and check an ``--estimators`` value; AdsimError naming ``flag`` on a bad spec."""
+    from adsim.estimators.ope import parse_estimator_spec, split_specs
+
+    specs = split_specs(text)
+    if not specs:
+        raise AdsimError(f"{flag}: no estimator given; e.g. {flag} {_DEFAULT}")
+    for spec in specs:
+        try:
+            parse_estimator_spec(spec)
+        except ValueError as exc:
+            raise AdsimError(f"{flag} {spec!r}: {exc}") from None
+    return specs
 
 
 def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) -> None:
@@ -40,15 +61,14 @@ def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) ->
                    " predictions file with columns q_0..q_{K-1}.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder for estimates.csv, report.json and estimates.png.")
-@click.option("--estimators", default=_DEFAULT, show_default=True,
-              help="Comma-separated estimator names.")
+@click.option("--estimators", default=_DEFAULT, show_default=True, help=_ESTIMATORS_HELP)
 @click.option("--confidence", type=float, default=0.95, show_default=True)
 @click.option("--interval", type=click.Choice(["clt", "bootstrap", "bernstein"]), default="clt",
               show_default=True, help="Interval method.")
 @click.option("--n-bootstrap", type=int, default=1000, show_default=True)
 @click.option("--bootstrap-scheme", type=click.Choice(["multinomial", "half"]),
               default="half", show_default=True,
-              help="Double-or-nothing weights 0/2 (default; ~5x faster, same coverage) or Efron's multinomial resampling.")
+              help="Double-or-nothing weights 0/2 (default) or Efron's multinomial resampling; speed and coverage of both: benchmarks/ope_speed.py.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-fitting folds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of folds and bootstrap.")
 def ope_command(
@@ -63,7 +83,7 @@ def ope_command(
     from adsim.estimators.diagnostics import OverlapWarning
 
     _check_common(confidence, n_bootstrap, folds, seed)
-    names = [e.strip() for e in estimators.split(",") if e.strip()]
+    names = parse_estimators_flag(estimators)
     tgt: object = target
     if ".yaml:" in target or ".yml:" in target:
         from adsim.estimators.scenario_target import scenario_target
@@ -81,13 +101,17 @@ def ope_command(
     result.write(out_dir)
     table = result.table()
     cols = ["estimator", "value", "std_err", "ci_low", "ci_high"]
+    flagged = table["interval_note"] != ""
+    table.loc[flagged, "estimator"] = table.loc[flagged, "estimator"] + " *"
     click.echo(table[cols].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    if flagged.any():
+        click.echo("* interval ignores the λ selection (SLOPE); it under-covers: see warning")
     d = result.diagnostics
     click.echo(
         f"\noverlap: ESS {d.ess:,.0f} of {d.n_rounds:,} ({100 * d.ess_share:.1f}%), max weight"
         f" {d.max_weight:.3g}, mass on never-logged actions {100 * d.unsupported_mass:.2f}%"
     )
-    for p in result.problems:
+    for p in result.problems + result.interval_warnings:
         click.echo(f"warning: {p}", err=True)
     click.echo(f"wrote estimates.csv, report.json, estimates.png to {out_dir}/")
 

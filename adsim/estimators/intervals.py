@@ -59,18 +59,37 @@ def _live_columns(z: np.ndarray) -> list[int]:
 def _multinomial_sums(
     z: np.ndarray, n_boot: int, rng: np.random.Generator, chunk_elems: int
 ) -> np.ndarray:
+    """Column sums under Efron's resampling: n draws with replacement per resample.
+
+    Draws that land on rows where every needed column is 0 add nothing, so they are not
+    materialised: the number of draws landing on the other ``m`` rows is Binomial(n, m/n) and
+    those draws are uniform over them — the same joint distribution of every resample's sums
+    as n uniform draws over all rows (sparse rewards make m ≪ n: IPS on click logs).
+    """
     n = z.shape[0]
     live = _live_columns(z)
-    cols = [np.ascontiguousarray(z[:, j]) for j in live]
     out = np.zeros((n_boot, 4))
     out[:, 2] = 1.0  # c = 0, d = 1 unless live
     out[:, 3] = n
-    step = max(1, chunk_elems // n)
+    if not live:
+        return out
+    rows = np.flatnonzero((z[:, live] != 0).any(axis=1))
+    m = rows.size
+    cols = [np.ascontiguousarray(z[rows, j]) for j in live]
+    if m == 0:
+        return out
+    step = max(1, chunk_elems // m)
     for s in range(0, n_boot, step):
         b = min(step, n_boot - s)
-        idx = rng.integers(0, n, size=(b, n), dtype=np.intp)
+        counts = rng.binomial(n, m / n, size=b) if m < n else np.full(b, n)
+        idx = rng.integers(0, m, size=int(counts.sum()), dtype=np.intp)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        empty = counts == 0
+        starts[empty] = 0  # reduceat needs valid starts; empty resamples are zeroed below
         for j, col in zip(live, cols):
-            out[s : s + b, j] = np.take(col, idx).sum(axis=1)
+            sums = np.add.reduceat(np.take(col, idx), starts) if idx.size else np.zeros(b)
+            sums[empty] = 0.0
+            out[s : s + b, j] = sums
     return out
 
 
@@ -120,21 +139,23 @@ def bootstrap_values(
     n_boot: int,
     rng: np.random.Generator,
     scheme: Literal["multinomial", "half"] = "half",
-    chunk_elems: int = 4_000_000,
+    chunk_elems: int | None = None,
 ) -> np.ndarray:
     """``(n_boot,)`` bootstrap replicates of V = mean(u) + mean(c)/mean(d).
 
     ``components`` is ``(n, 3)`` with columns u, c, d (see
     :meth:`~adsim.estimators.base.Components.stacked`). Work is chunked to about ``chunk_elems``
-    random draws at a time, so memory stays bounded for any n.
+    random draws at a time (default: 250k for multinomial, 1M bytes for double-or-nothing; small
+    enough that the buffers are reused from cache rather than freshly mapped), so memory stays
+    bounded for any n.
     """
     z = np.asarray(components, dtype=np.float64)
     if z.ndim != 2 or z.shape[1] != 3:
         raise ValueError(f"components must be (n, 3), got {z.shape}")
     if scheme == "multinomial":
-        sums = _multinomial_sums(z, n_boot, rng, chunk_elems)
+        sums = _multinomial_sums(z, n_boot, rng, chunk_elems or 250_000)
     elif scheme == "half":
-        sums = _half_sums(z, n_boot, rng, chunk_elems)
+        sums = _half_sums(z, n_boot, rng, chunk_elems or 1_000_000)
     else:
         raise ValueError(f"scheme must be 'multinomial' or 'half', got {scheme!r}")
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -49,7 +49,10 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,7 +65,7 @@ from adsim.estimators.base import (
     Estimate,
     check_action_dist,
     check_reward_model,
-    importance_weights,
+    importance_weights as _importance_weights,
 )
 
 __all__ = [
@@ -83,6 +86,11 @@ __all__ = [
     "importance_weights",
     "ESTIMATORS",
     "make_estimator",
+    "EstimatorSpec",
+    "parse_estimator_spec",
+    "split_specs",
+    "estimator_params",
+    "shared_terms",
 ]
 
 
@@ -93,14 +101,48 @@ def _check_lambda(name: str, value: float) -> None:
         raise ValueError(f"{name} must be >= 0, got {value}")
 
 
+_SHARED: ContextVar[dict | None] = ContextVar("adsim_shared_terms", default=None)
+
+
+@contextmanager
+def shared_terms() -> Iterator[None]:
+    """Inside the block, w, q̂(x, π) and r − q̂(x, a) are computed once per (log, π, q̂) object
+    and shared by every estimator (returned read-only); outside it nothing is cached."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _memo(kind: str, fn: Callable[[], np.ndarray], *objs: object) -> np.ndarray:
+    cache = _SHARED.get()
+    if cache is None:
+        return fn()
+    key = (kind, *(id(o) for o in objs))
+    hit = cache.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objs)):
+        return hit[1]
+    val = fn()
+    val.flags.writeable = False
+    cache[key] = (objs, val)  # the objects are kept, so their ids stay theirs
+    return val
+
+
+def importance_weights(log: BanditLog, pi: np.ndarray) -> np.ndarray:
+    """w_i = π(a_i | x_i) / π0(a_i | x_i) (shared inside :func:`shared_terms`)."""
+    return _memo("w", lambda: _importance_weights(log, pi), log, pi)
+
+
 def _dm_term(pi: np.ndarray, q_hat: np.ndarray) -> np.ndarray:
     """q̂(x_i, π) = Σ_a π(a|x_i) q̂(x_i, a), ``(n,)``."""
-    return np.einsum("ik,ik->i", pi, q_hat)
+    return _memo("dm", lambda: np.einsum("ik,ik->i", pi, q_hat), pi, q_hat)
 
 
 def _residual(log: BanditLog, q_hat: np.ndarray) -> np.ndarray:
     """r_i − q̂(x_i, a_i)."""
-    return log.reward - q_hat[np.arange(log.n_rounds), log.action]
+    return _memo("res", lambda: log.reward - q_hat[np.arange(log.n_rounds), log.action],
+                 log, q_hat)
 
 
 @dataclass(frozen=True)
@@ -284,3 +326,108 @@ def make_estimator(name: str, **kwargs: Any) -> BaseEstimator:
     except KeyError:
         raise ValueError(f"unknown estimator {name!r}; choose from {sorted(ESTIMATORS)}") from None
     return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------------- specs
+#: interval settings every estimator shares; not settable through a spec
+_COMMON = frozenset(f.name for f in fields(BaseEstimator))
+
+
+def estimator_params(name: str) -> dict[str, str]:
+    """Spec parameter → dataclass field of estimator ``name`` (``lambda`` → ``lambda_``)."""
+    cls = ESTIMATORS[name]
+    return {f.name.rstrip("_"): f.name for f in fields(cls) if f.name not in _COMMON}
+
+
+def _number(text: str) -> float:
+    t = text.strip().lower()
+    if t in ("inf", "+inf", "infinity"):
+        return float("inf")
+    v = float(t)  # ValueError for non-numbers
+    if math.isnan(v):
+        raise ValueError(text)
+    return v
+
+
+def split_specs(text: str) -> list[str]:
+    """Comma-separated estimator specs; commas inside ``[...]`` belong to a grid."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [s for s in out if s]
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """An estimator name with hyperparameters, e.g. ``switch_dr:lambda=5`` or
+    ``switch_dr_slope:lambdas=[inf,100,10,1]`` (a grid: ``[a,b,…]`` or ``a|b|…``)."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How the estimate is named in tables: ``switch_dr(lambda=5)``; the bare name if no
+        parameters were given."""
+        if not self.params:
+            return self.name
+
+        def fmt(v: Any) -> str:
+            if isinstance(v, tuple):
+                return "[" + ",".join(fmt(x) for x in v) + "]"
+            return "inf" if v == float("inf") else f"{v:g}"
+
+        return f"{self.name}(" + ",".join(f"{k.rstrip('_')}={fmt(v)}" for k, v in self.params) + ")"
+
+    def build(self, **common: Any) -> BaseEstimator:
+        """The estimator with these parameters and the shared interval settings ``common``."""
+        return make_estimator(self.name, **dict(self.params), **common)
+
+
+def parse_estimator_spec(spec: str) -> EstimatorSpec:
+    """Parse ``name[:param=value[:param=value…]]``; raises ValueError naming what is wrong
+    (unknown estimator, unknown parameter with the valid ones, a value that is not a number,
+    or one the estimator rejects)."""
+    name, *parts = [p.strip() for p in spec.split(":")]
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(sorted(ESTIMATORS))}")
+    valid = estimator_params(name)
+    params: dict[str, Any] = {}
+    for part in parts:
+        key, eq, raw = part.partition("=")
+        key = key.strip()
+        if not eq or not raw.strip():
+            raise ValueError(f"{name}: {part!r} is not param=value"
+                             + (f"; valid parameters: {', '.join(valid)}" if valid else ""))
+        if key not in valid:
+            hint = (f"valid parameters: {', '.join(valid)}" if valid
+                    else "it takes no parameters")
+            raise ValueError(f"{name} has no parameter {key!r}; {hint}")
+        field_name = valid[key]
+        try:
+            if field_name == "lambdas":
+                items = raw.strip().strip("[]").replace("|", ",").split(",")
+                params[field_name] = tuple(_number(x) for x in items if x.strip())
+                if not params[field_name]:
+                    raise ValueError(raw)
+            else:
+                params[field_name] = _number(raw)
+        except ValueError:
+            raise ValueError(f"{name}:{key}={raw.strip()} is not a number"
+                             + (" list such as [inf,100,10,1]" if field_name == "lambdas" else "")
+                             + " (inf is allowed)") from None
+    try:
+        make_estimator(name, **params)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc).replace("lambda_", "lambda")
+        raise ValueError(f"{name}:{', '.join(valid)}: {msg}") from None
+    return EstimatorSpec(name, tuple(params.items()))
