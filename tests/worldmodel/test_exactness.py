@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from adsim.config import Scenario, parse_config
+from adsim.errors import ConfigError
 
 AD_FIELDS = ["item_id", "item_cat", "item_price"]
 TOL = 1e-5
@@ -131,3 +132,24 @@ def test_budget_bidding_env_expected_clicks_and_conversions(world_run, direct_pr
     world = env.auction.world
     _check_requests(world, rec.seen, 2, direct_probs, env.auction.theta[0])
     assert "pct_of_optimal" in infos[-1] and 0 < infos[-1]["pct_of_optimal"] <= 100 + 1e-6
+
+
+def test_separate_cvr_run_scores_decoded_rows(world_run, direct_probs):
+    """``cvr_run``: P(conversion | click) is the CVR run's first output on the world's (user, ad)
+    rows, decoded to raw values and re-encoded by that run. Using the same network as the "CVR
+    run" its first output is pCTR, so the world's cvr must equal the direct pCTR."""
+    from adsim.config import WorldConfig
+    from adsim.worldmodel import build_world
+
+    cfg = parse_config({"n_users": 120, "n_ads": 5, "truth": _truth(
+        world_run, click_task="click", cvr_run=str(world_run))}, WorldConfig)
+    world = build_world(cfg, np.random.default_rng(0))
+    uid = np.arange(120)
+    ads = np.arange(120) % 5
+    ctr, _ = direct_probs(world, uid, ads)
+    users = world.population.users.take(uid)
+    np.testing.assert_allclose(world.truth.cvr(users)[uid, ads], ctr, atol=TOL)
+    np.testing.assert_allclose(world.truth.ctcvr(users)[uid, ads], ctr * ctr, atol=TOL)
+    missing = cfg.model_copy(update={"truth": cfg.truth.model_copy(update={"cvr_run": "/no/such"})})
+    with pytest.raises(ConfigError, match="world.truth.cvr_run: run folder '/no/such' not found"):
+        build_world(missing, np.random.default_rng(0))
