@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["CampaignSet"]
 
 
-def index_sizes(spec: FeatureSpec) -> list[tuple[str, int]]:
+def _field_sizes(spec: FeatureSpec) -> list[tuple[str, int]]:
     """``(name, vocab size)`` of each sparse user field."""
     return list(zip(spec.sparse_names, spec.vocab_sizes))
 
@@ -62,7 +62,7 @@ class CampaignSet:
                 if j < 0 or ids.size == 0 or ids.min() < 0 or ids.max() >= spec.vocab_sizes[j]:
                     raise ConfigError(
                         f"campaign {c.name!r}: targeting.{field}: the world's user fields are"
-                        f" {', '.join(f'{n} (ids 0..{v - 1})' for n, v in index_sizes(spec))};"
+                        f" {', '.join(f'{n} (ids 0..{v - 1})' for n, v in _field_sizes(spec))};"
                         f" got {field!r}: {list(values)}"
                     )
                 mask = np.zeros(spec.vocab_sizes[j], dtype=bool)

@@ -254,3 +254,28 @@ def test_world_model_as_dm_reward_model(world_run):
     est = make_estimator("dm").estimate(log, target.action_dist(ctx), reward_model=q_hat)
     exact = policy_value(world, target)
     assert abs(est.value - exact) < 4 * q_hat.mean(1).std() / np.sqrt(log.n_rounds) + 1e-9
+
+
+def test_auction_targeting_uses_the_runs_user_fields(world_run):
+    from adsim.config import Scenario
+    from adsim.env.auction_world import AuctionWorld
+    from adsim.worldmodel import build_world
+
+    def scn(targeting):
+        return parse_config({
+            "name": "t", "world": {"n_users": 100, "n_ads": 6, "truth": {
+                "type": "trained", "run": str(world_run), "ad_fields": AD_FIELDS}},
+            "auction": {"campaigns": [{"name": "a", "targeting": targeting}],
+                        "traffic": {"n_requests": 100, "n_steps": 2}},
+        }, Scenario)
+
+    ok = scn({"u_age": [2, 3]})
+    world = build_world(ok.world, np.random.default_rng(0))
+    aw = AuctionWorld(world, ok.auction, np.random.default_rng(1))
+    users = world.population.users
+    j = list(world.spec.sparse_names).index("u_age")
+    np.testing.assert_array_equal(aw.campaigns.eligible(users)[:, 0],
+                                  np.isin(users.sparse[:, j], [2, 3]))
+    bad = scn({"region": [0]})
+    with pytest.raises(ConfigError, match=r"campaign 'a': targeting.region: the world's user fields are u_age"):
+        AuctionWorld(world, bad.auction, np.random.default_rng(1))
