@@ -147,7 +147,7 @@ class AuctionWorld:
         """Build the world and the auction of an auction scenario (seeded, reproducible).
 
         A layer above that builds the world itself (e.g. a trained world, with
-        :func:`adsim.worldmodel.scenario_world`) uses :meth:`seed_streams` for the same streams."""
+        :func:`adsim.experiments.world_models.scenario_world`) uses :meth:`seed_streams` for the same streams."""
         from adsim.env.world import World
 
         if scn.auction is None:

@@ -28,7 +28,7 @@ from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
 from adsim.policies.simple_bidders import make_bidder
-from adsim.worldmodel import scenario_world
+from adsim.experiments.world_models import scenario_world
 
 __all__ = ["AuctionRunResult", "run_auction_scenario"]
 

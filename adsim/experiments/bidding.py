@@ -39,7 +39,7 @@ from adsim.errors import ConfigError
 from adsim.policies.base import BiddingPolicy
 from adsim.policies.factory import make_bidding_policy
 from adsim.policies.simple_bidders import make_bidder
-from adsim.worldmodel import scenario_world
+from adsim.experiments.world_models import scenario_world
 
 __all__ = [
     "BiddingRun",

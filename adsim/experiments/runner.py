@@ -35,7 +35,7 @@ from adsim.experiments.plots import plot_estimates
 from adsim.experiments.report import write_report
 from adsim.policies.base import BanditPolicy
 from adsim.policies.factory import PolicyBuilder, policy_label
-from adsim.worldmodel import scenario_world
+from adsim.experiments.world_models import scenario_world
 
 __all__ = ["RunResult", "run_scenario", "library_versions"]
 

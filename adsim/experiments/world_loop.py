@@ -3,14 +3,17 @@ it gets to the world.
 
 ``adsim world-loop configs/world_loop.yaml`` runs four stages (:func:`run_world_loop`) around the
 scenario it names (``scenarios/world_model.yaml``: a normal scenario whose world's truth is
-``{type: trained, run: …}``; ``adsim run`` evaluates bandit policies in it once the world model
-exists):
+``{type: trained, train: …}`` or ``{type: trained, run: …}``; ``adsim run`` evaluates bandit
+policies in it):
 
-1. **World model** — train the run config ``world_model`` (any zoo model, e.g. ESMM on CTR/CVR
-   data) with the pipeline (``adsim train``) into the scenario's ``world.truth.run``, and save its
-   feature distribution there (:func:`adsim.worldmodel.save_feature_distribution`). With
-   ``generate`` the source table is first drawn from the synthetic CTR/CVR generator
-   (:mod:`adsim.models.synthetic_ctcvr`) when the file does not exist.
+1. **World model** — with ``world.truth.train`` (a training config) the world model is taken from
+   the build cache, trained into it on first use
+   (:func:`adsim.experiments.world_models.cached_world_model`); with ``world.truth.run`` the run
+   config ``world_model`` of this file (any zoo model, e.g. ESMM on CTR/CVR data) is trained with
+   the pipeline into that folder and its feature distribution saved there
+   (:func:`adsim.worldmodel.save_feature_distribution`). With ``generate`` the source table is
+   first drawn from the synthetic CTR/CVR generator (:mod:`adsim.models.synthetic_ctcvr`) when the
+   file does not exist.
 2. **Simulate** — build the scenario's world (synthetic users, the trained network's calibrated
    probabilities as the truth) and log ``n_rounds`` impressions under its ``logging_policy``
    (propensities recorded, true click probabilities kept as ``p_click``).
@@ -82,9 +85,10 @@ class WorldLoopConfig(StrictModel):
 
 def _train_world_model(cfg: WorldLoopConfig, truth: TrainedTruthConfig, progress: bool) -> Path:
     from adsim.config import parse_config
+    from adsim.experiments.world_models import cached_world_model
     from adsim.models.config import RunConfig
     from adsim.models.run import train_run
-    from adsim.worldmodel import save_feature_distribution, train_world_model
+    from adsim.worldmodel import save_feature_distribution
 
     if truth.train is not None:
         if cfg.world_model is not None:
@@ -92,7 +96,7 @@ def _train_world_model(cfg: WorldLoopConfig, truth: TrainedTruthConfig, progress
                 "world_model: the scenario names its world model's training config"
                 f" (world.truth.train: {truth.train}); remove world_model from this file"
             )
-        return train_world_model(truth.train, progress=progress)
+        return cached_world_model(truth.train, progress=progress)
     assert truth.run is not None
     run_dir = Path(truth.run)
     if cfg.world_model is None:

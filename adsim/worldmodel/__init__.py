@@ -5,11 +5,11 @@ The only package that imports both the simulator core (:mod:`adsim.env`) and the
 world with :meth:`adsim.env.world.World.from_config` (``world.truth.type: trained``).
 
 * :mod:`adsim.worldmodel.network` — :class:`NetworkTruth`, the network's calibrated pCTR / pCVR;
-* :mod:`adsim.worldmodel.build` — run folder → world (:func:`build_world`, :func:`trained_world`),
-  training a missing world model through the build cache (:func:`train_world_model`);
+* :mod:`adsim.worldmodel.build` — run folder → world (:func:`build_world`, :func:`trained_world`);
+  a run config → a self-contained world-model run folder (:func:`train_world_model`, which the
+  experiments layer's build cache runs: :mod:`adsim.experiments.world_models`);
 * :mod:`adsim.worldmodel.features` — the users' feature distribution saved in the run folder;
-* :mod:`adsim.worldmodel.frames` — a world-model log as a CTR training table;
-* :mod:`adsim.worldmodel.scenario` — the world of a scenario, checked against what it needs.
+* :mod:`adsim.worldmodel.frames` — a world-model log as a CTR training table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from adsim.worldmodel.build import build_world, resolve_run, train_world_model, 
 from adsim.worldmodel.features import load_feature_distribution, save_feature_distribution
 from adsim.worldmodel.frames import impressions_frame
 from adsim.worldmodel.network import FixedPopulation, NetworkTruth
-from adsim.worldmodel.scenario import scenario_world
 
 __all__ = [
     "FixedPopulation",
@@ -29,7 +28,6 @@ __all__ = [
     "load_feature_distribution",
     "resolve_run",
     "save_feature_distribution",
-    "scenario_world",
     "train_world_model",
     "trained_world",
 ]

@@ -12,13 +12,14 @@
   task — ESMM, MMoE, PLE, shared-bottom, multi-task Transformer) or from a separate CVR run
   (``cvr_run``).
 
-:func:`resolve_run` finds the run folder: ``world.truth.run``, or — when the scenario names the
-training config instead (``world.truth.train``) — the build cache's copy, trained on a miss by
-:func:`train_world_model` through :func:`adsim.experiments.cache.cached_build`.
+:func:`resolve_run` checks ``world.truth.run``; :func:`train_world_model` trains a run config into
+a folder (the builder the experiments layer's build cache runs when a scenario names its world
+model by its training config, ``world.truth.train``:
+:func:`adsim.experiments.world_models.scenario_world`).
 
-:func:`build_world` is the one door for every world (parametric or trained) used by the runners;
-importing :mod:`adsim.worldmodel` also registers it with :class:`adsim.env.world.World` so
-``World.from_config`` (and the Gymnasium envs) accept trained truths.
+:func:`build_world` builds any world (parametric or trained); importing :mod:`adsim.worldmodel`
+registers it with :class:`adsim.env.world.World` so ``World.from_config`` (and the Gymnasium
+envs) accept trained truths given by ``world.truth.run``.
 """
 
 from __future__ import annotations
@@ -39,76 +40,66 @@ from adsim.worldmodel.network import FixedPopulation, Layout, NetworkTruth
 
 if TYPE_CHECKING:
     from adsim.config import TrainedTruthConfig, WorldConfig
+    from adsim.models.config import RunConfig
 
-__all__ = ["build_world", "trained_world", "resolve_run", "train_world_model", "CACHE_KIND"]
+__all__ = ["build_world", "trained_world", "resolve_run", "train_world_model"]
 
 _CACHE_LIMIT = 20_000_000
-CACHE_KIND = "world_model"
 
 
 # ------------------------------------------------------------------------------ the run folder
-def train_world_model(config: str | Path, *, no_train: bool = False, progress: bool = True) -> Path:
-    """The run folder trained from the training config ``config`` (an ``adsim train`` YAML).
+def train_world_model(config: RunConfig, folder: Path, *, progress: bool = True) -> Path:
+    """Train the world model of run config ``config`` into ``folder / "run"`` and return that.
 
-    Cached under ``$ADSIM_CACHE_DIR/world_model/<key>/`` with ``key`` = hash of the config's
-    content and its ``train.seed``. The build prepares the data inside the build folder, trains,
-    calibrates, saves the feature distribution into the run folder (so it is self-contained) and
-    deletes the prepared data; the run's ``config.yaml`` keeps the config's own ``processed_dir``
-    (no path into the temporary build folder). ``no_train`` turns a miss into a ConfigError.
+    The data are prepared inside ``folder`` (``processed/``), the run is trained and calibrated,
+    its feature distribution is saved into the run folder (so it is self-contained) and the
+    prepared data and training state are deleted. The run's ``config.yaml`` keeps the config's own
+    ``processed_dir``: no path into ``folder`` is stored, so ``folder`` may be renamed (the build
+    cache, :func:`adsim.experiments.world_models.cached_world_model`, builds in a temporary folder).
     """
-    from adsim.config import load_config
-    from adsim.experiments.cache import cached_build
-    from adsim.models.config import RunConfig
+    import yaml
 
-    path = Path(config)
-    if not path.is_file():
+    from adsim._io import write_text
+    from adsim.models.run import train_run
+
+    processed = folder / "processed"
+    local = config.model_copy(update={
+        "data": config.data.model_copy(update={"processed_dir": str(processed)}),
+        "train": config.train.model_copy(update={"tensorboard": False}),
+    })
+    run_dir = folder / "run"
+    train_run(local, run_dir, prepare=True, progress=progress)
+    save_feature_distribution(run_dir, processed)
+    shutil.rmtree(processed)
+    for name in ("resume.pt", "best.pt"):  # training state, not part of the world model
+        (run_dir / name).unlink(missing_ok=True)
+    write_text(run_dir / "config.yaml",
+               yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    return run_dir
+
+
+def resolve_run(truth: TrainedTruthConfig) -> Path:
+    """The run folder of ``world.truth.run`` (ConfigError if it is missing).
+
+    A world model named by its training config (``world.truth.train``) is built by the
+    experiments layer (:func:`adsim.experiments.world_models.scenario_world`, used by
+    ``adsim run``), which passes the cached run folder to :func:`build_world`.
+    """
+    if truth.run is None:
         raise ConfigError(
-            f"world.truth.train: training config {str(path)!r} not found (paths are relative to"
-            " the working directory)"
+            f"world.truth.train ({truth.train}): this world model is trained by `adsim run`"
+            " (adsim.experiments.world_models.scenario_world); here give world.truth.run, a run"
+            " folder from `adsim train CONFIG --out FOLDER`"
         )
-    cfg = load_config(path, RunConfig)
-
-    def build(tmp: Path) -> None:
-        import yaml
-
-        from adsim._io import write_text
-        from adsim.models.run import train_run
-
-        processed = tmp / "processed"
-        local = cfg.model_copy(update={
-            "data": cfg.data.model_copy(update={"processed_dir": str(processed)}),
-            "train": cfg.train.model_copy(update={"tensorboard": False}),
-        })
-        run_dir = tmp / "run"
-        train_run(local, run_dir, prepare=True, progress=progress)
-        save_feature_distribution(run_dir, processed)
-        shutil.rmtree(processed)
-        for name in ("resume.pt", "best.pt"):  # training state, not part of the world model
-            (run_dir / name).unlink(missing_ok=True)
-        write_text(run_dir / "config.yaml",
-                   yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-
-    folder = cached_build(
-        CACHE_KIND, path, cfg.train.seed, build, what="world.truth.train", no_train=no_train,
-        hint=f"train it by hand with `adsim train {path} --out FOLDER` and set world.truth.run",
-    )
-    return folder / "run"
-
-
-def resolve_run(truth: TrainedTruthConfig, *, no_train: bool = False, progress: bool = True) -> Path:
-    """``world.truth.run``, else the cached run trained from ``world.truth.train``."""
-    if truth.run is not None:
-        run_dir = Path(truth.run)
-        if not run_dir.is_dir():
-            raise ConfigError(
-                f"world.truth.run: run folder {str(run_dir)!r} not found; train one with"
-                " `adsim train CONFIG --out FOLDER`, or name the training config as"
-                " world.truth.train so `adsim run` trains it (paths are relative to the working"
-                " directory)"
-            )
-        return run_dir
-    assert truth.train is not None  # the config validator requires one of them
-    return train_world_model(truth.train, no_train=no_train, progress=progress)
+    run_dir = Path(truth.run)
+    if not run_dir.is_dir():
+        raise ConfigError(
+            f"world.truth.run: run folder {str(run_dir)!r} not found; train one with"
+            " `adsim train CONFIG --out FOLDER`, or name the training config as"
+            " world.truth.train so `adsim run` trains it (paths are relative to the working"
+            " directory)"
+        )
+    return run_dir
 
 
 # ----------------------------------------------------------------------------------- the world
@@ -130,13 +121,11 @@ def _task_index(name: str | None, tasks: list[str], key: str, default: int | Non
     return tasks.index(name)
 
 
-def build_world(
-    cfg: WorldConfig, rng: np.random.Generator, *, no_train: bool = False, progress: bool = False,
-) -> World:
-    """Any world of a scenario: parametric (:meth:`World.from_config`) or trained (this module)."""
+def build_world(cfg: WorldConfig, rng: np.random.Generator, run_dir: Path | None = None) -> World:
+    """Any world: parametric (:meth:`World.from_config`) or trained (:func:`trained_world`, from
+    ``run_dir``, default :func:`resolve_run`)."""
     if cfg.truth.type != "trained":
         return World.from_config(cfg, rng)
-    run_dir = resolve_run(cfg.truth, no_train=no_train, progress=progress)
     return trained_world(cfg, rng, run_dir)
 
 

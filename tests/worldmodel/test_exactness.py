@@ -94,7 +94,7 @@ def test_auction_world_expected_clicks_conversions_and_hindsight(
 ):
     from adsim.env.auction_world import AuctionWorld
     from adsim.policies.simple_bidders import make_bidder
-    from adsim.worldmodel import scenario_world
+    from adsim.experiments.world_models import scenario_world
 
     scn = _auction_scenario(world_run, mechanism, n_slots)
     w_rng, a_rng = AuctionWorld.seed_streams(scn.seed)
