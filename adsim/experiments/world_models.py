@@ -5,7 +5,9 @@ names its training config, and checked against what the scenario needs from it.
 :func:`adsim.worldmodel.train_world_model` into ``$ADSIM_CACHE_DIR/world_model/<key>/run``
 (:func:`adsim.experiments.cache.cached_build`; ``key`` = hash of the config's content and its
 ``train.seed``, so ``--seed`` does not retrain it); ``no_train`` (``adsim run --no-train``) turns a
-miss into a ConfigError. Every runner builds its world with :func:`scenario_world`.
+miss into a ConfigError. Every runner builds its world with :func:`scenario_world`. Importing
+this module also lets :meth:`adsim.env.world.World.from_config` (and so the Gymnasium envs) build
+worlds named by ``world.truth.train`` from the same cache.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from adsim.errors import ConfigError
 from adsim.worldmodel import NetworkTruth, build_world
+from adsim.worldmodel.build import register_train_resolver
 
 if TYPE_CHECKING:
     from adsim.config import Scenario
@@ -90,3 +93,8 @@ def scenario_world(
                 " and use it as world.truth.run / world.truth.train"
             )
     return world
+
+
+# World.from_config (e.g. inside the Gymnasium envs) reaches trained worlds named by their training
+# config through this cache; a run with --no-train has already failed in scenario_world on a miss.
+register_train_resolver(lambda config: cached_world_model(config, progress=False))

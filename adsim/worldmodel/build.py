@@ -25,6 +25,7 @@ envs) accept trained truths given by ``world.truth.run``.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
     from adsim.config import TrainedTruthConfig, WorldConfig
     from adsim.models.config import RunConfig
 
-__all__ = ["build_world", "trained_world", "resolve_run", "train_world_model"]
+__all__ = [
+    "build_world", "trained_world", "resolve_run", "register_train_resolver", "train_world_model",
+]
 
 _CACHE_LIMIT = 20_000_000
 
@@ -78,13 +81,23 @@ def train_world_model(config: RunConfig, folder: Path, *, progress: bool = True)
     return run_dir
 
 
-def resolve_run(truth: TrainedTruthConfig) -> Path:
-    """The run folder of ``world.truth.run`` (ConfigError if it is missing).
+#: how ``world.truth.train`` (a training config path) becomes a run folder: registered by the
+#: experiments layer (:mod:`adsim.experiments.world_models`: its build cache), which this bridge
+#: does not import
+_TRAIN_RESOLVER: list[Callable[[str], Path]] = []
 
-    A world model named by its training config (``world.truth.train``) is built by the
-    experiments layer (:func:`adsim.experiments.world_models.scenario_world`, used by
-    ``adsim run``), which passes the cached run folder to :func:`build_world`.
-    """
+
+def register_train_resolver(resolver: Callable[[str], Path]) -> None:
+    """Let :func:`resolve_run` turn ``world.truth.train`` into a run folder with ``resolver``."""
+    _TRAIN_RESOLVER[:] = [resolver]
+
+
+def resolve_run(truth: TrainedTruthConfig) -> Path:
+    """The run folder of ``world.truth.run`` (ConfigError if it is missing), or of
+    ``world.truth.train`` through the registered resolver (the build cache, registered when
+    :mod:`adsim.experiments.world_models` is imported — ``adsim run`` does)."""
+    if truth.run is None and truth.train is not None and _TRAIN_RESOLVER:
+        return _TRAIN_RESOLVER[0](truth.train)
     if truth.run is None:
         raise ConfigError(
             f"world.truth.train ({truth.train}): this world model is trained by `adsim run`"

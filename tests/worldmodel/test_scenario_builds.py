@@ -69,6 +69,14 @@ def test_missing_world_model_trains_once_then_reuses_the_cache(tiny_scenario, mo
     a = (d / "out1" / "results.json").read_bytes()
     assert a == (d / "out2" / "results.json").read_bytes() == (d / "out3" / "results.json").read_bytes()
 
+    # the Gymnasium env reaches the same cached world model (World.from_config → the cache)
+    import adsim.experiments.world_models  # noqa: F401  (adsim run imports it)
+    from adsim.env.envs import AdSelectionEnv
+
+    scn = yaml.safe_load((d / "scn.yaml").read_text())
+    env = AdSelectionEnv(world=scn["world"])
+    assert env.world.n_actions == 5 and len(calls) == 1
+
     # the cached run folder is self-contained: its users, no prepared data, no temp paths
     (entry,) = [e for e in (d / "cache" / "world_model").iterdir() if e.is_dir()]
     run_dir = entry / "run"
