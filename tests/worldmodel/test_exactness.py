@@ -38,7 +38,7 @@ def test_bandit_world_expected_clicks_and_conversions(world_run, direct_probs):
                                atol=TOL)
     # the same without the precomputed table (batched inference on the fly)
     fresh = build_world(cfg.model_copy(update={"truth": cfg.truth.model_copy(
-        update={"cache": "never", "batch_size": 7})}), np.random.default_rng(0))
+        update={"cache": "never", "batch_size": 64})}), np.random.default_rng(0))
     np.testing.assert_allclose(fresh.truth.probabilities(users)[np.arange(300), log.action],
                                np.stack([ctr, cvr], 1), atol=TOL)
 
