@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 from pydantic import (
     Field,
     field_validator,
+    model_validator,
 )
 
 
@@ -53,14 +54,27 @@ class ParametricTruthConfig(StrictModel):
 class TrainedTruthConfig(StrictModel):
     """A trained CTR/CVR run folder (``adsim train``) as the world's ground truth: synthetic users
     are drawn from the fitted feature distribution, the network's calibrated probabilities define
-    clicks and conversions (see :mod:`adsim.env.trained`). ``world.n_dense``/``sparse_fields`` are
-    not used: the run's features are."""
+    clicks and conversions (see :mod:`adsim.worldmodel`). ``world.n_dense``/``sparse_fields`` are
+    not used: the run's features are. Give ``run`` (a run folder) or ``train`` (its training
+    config: ``adsim run`` trains it once into the build cache)."""
 
     type: Literal["trained"]
-    run: str = Field(
-        min_length=1,
+    run: str | None = Field(
+        default=None, min_length=1,
         description="Run folder written by `adsim train` (checkpoint.pt, preprocessors.json,"
-        " calibrator.json); relative to the working directory.",
+        " calibrator.json); relative to the working directory. Leave out to use `train`.",
+    )
+    train: str | None = Field(
+        default=None, min_length=1,
+        description="Training config (an `adsim train` YAML) of the world model, used when `run`"
+        " is not given: `adsim run` trains it once (keyed by the config's content and train.seed)"
+        " into the build cache ($ADSIM_CACHE_DIR, default ~/.cache/adsim); `--no-train` stops"
+        " instead. Relative to the working directory.",
+    )
+    cvr_run: str | None = Field(
+        default=None, min_length=1,
+        description="Optional run folder of a separate CVR model (its first output is"
+        " P(conversion | click)) for a click-only `run`; trained on the same feature columns.",
     )
     ad_fields: list[str] = Field(
         min_length=1,
@@ -90,6 +104,24 @@ class TrainedTruthConfig(StrictModel):
         description="Precompute every user's probabilities at build time (auto: when n_users ×"
         " n_ads <= 20M).",
     )
+
+    @model_validator(mode="after")
+    def _run_or_train(self) -> TrainedTruthConfig:
+        if self.run is None and self.train is None:
+            raise ValueError(
+                "give world.truth.run (a run folder from `adsim train`) or world.truth.train (its"
+                " training config, trained once by `adsim run`)"
+            )
+        if self.run is not None and self.train is not None:
+            raise ValueError(
+                "world.truth.run and world.truth.train both given; keep run (use that folder) or"
+                " train (build it in the cache), not both"
+            )
+        if self.cvr_run is not None and self.conversion_task is not None:
+            raise ValueError(
+                "world.truth.cvr_run and conversion_task both define conversions; keep one"
+            )
+        return self
 
 
 TruthConfig = Annotated[

@@ -36,6 +36,7 @@ from adsim.env.campaigns import CampaignSet
 from adsim.env.market import LogNormalMarket, TruthfulMarket
 from adsim.env.traffic import DayClock, step_request_counts, step_shares
 from adsim.env.truth import ConversionModel, ParametricTruth, PositionModel, ad_logits
+from adsim.errors import ConfigError
 from adsim.policies.base import BidderState, BiddingPolicy, BidOutcome, BidRequests
 
 if TYPE_CHECKING:
@@ -119,7 +120,16 @@ class AuctionWorld:
             self.market = TruthfulMarket(ads=ads, values=values, truth=world.truth)
         conv = cfg.conversion
         self.conversion: ConversionModel | None = None
-        if conv.base_cvr > 0:
+        if getattr(world.truth, "has_conversions", False):
+            # a truth with its own conversions (a trained CTR/CVR network): P(conv | click) is its
+            # pCVR, so expected conversions are exact with respect to it
+            if conv.base_cvr > 0:
+                raise ConfigError(
+                    "auction.conversion.base_cvr: this world's truth defines conversions itself"
+                    " (the trained network's pCVR); remove base_cvr (delay_mean_hours still applies)"
+                )
+            self.conversion = world.truth.conversion_model(conv.delay_mean_hours)  # type: ignore[attr-defined]
+        elif conv.base_cvr > 0:
             cvr_truth = ParametricTruth.random(
                 world.spec, world.catalog, rng, base_ctr=conv.base_cvr
             )
@@ -134,15 +144,23 @@ class AuctionWorld:
 
     @classmethod
     def from_scenario(cls, scn: Scenario, seed: int | None = None) -> AuctionWorld:
-        """Build the world and the auction of an auction scenario (seeded, reproducible)."""
+        """Build the world and the auction of an auction scenario (seeded, reproducible).
+
+        A layer above that builds the world itself (e.g. a trained world, with
+        :func:`adsim.experiments.world_models.scenario_world`) uses :meth:`seed_streams` for the same streams."""
         from adsim.env.world import World
 
         if scn.auction is None:
             raise ValueError("the scenario has no 'auction' section")
-        ss = np.random.SeedSequence(scn.seed if seed is None else seed)
+        w_rng, a_rng = cls.seed_streams(scn.seed if seed is None else seed)
+        return cls(World.from_config(scn.world, w_rng), scn.auction, a_rng)
+
+    @staticmethod
+    def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+        """The (world, auction) generators :meth:`from_scenario` uses for ``seed``."""
+        ss = np.random.SeedSequence(seed)
         w_rng, a_rng = (np.random.default_rng(s) for s in ss.spawn(2))
-        world = World.from_config(scn.world, w_rng)
-        return cls(world, scn.auction, a_rng)
+        return w_rng, a_rng
 
     @property
     def n_campaigns(self) -> int:

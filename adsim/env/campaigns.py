@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adsim.env.features import Contexts, FeatureSpec
+from adsim.errors import ConfigError
 
 if TYPE_CHECKING:
     from adsim.config import CampaignConfig
 
 __all__ = ["CampaignSet"]
+
+
+def _field_sizes(spec: FeatureSpec) -> list[tuple[str, int]]:
+    """``(name, vocab size)`` of each sparse user field."""
+    return list(zip(spec.sparse_names, spec.vocab_sizes))
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,16 @@ class CampaignSet:
         for c in cfgs:
             rules = []
             for field, values in c.targeting.items():
-                j = index[field]
+                j = index.get(field, -1)
+                ids = np.asarray(values, dtype=np.int64)
+                if j < 0 or ids.size == 0 or ids.min() < 0 or ids.max() >= spec.vocab_sizes[j]:
+                    raise ConfigError(
+                        f"campaign {c.name!r}: targeting.{field}: the world's user fields are"
+                        f" {', '.join(f'{n} (ids 0..{v - 1})' for n, v in _field_sizes(spec))};"
+                        f" got {field!r}: {list(values)}"
+                    )
                 mask = np.zeros(spec.vocab_sizes[j], dtype=bool)
-                mask[np.asarray(values, dtype=np.int64)] = True
+                mask[ids] = True
                 rules.append((j, mask))
             targeting.append(tuple(rules))
         return cls(

@@ -12,8 +12,11 @@ with user dense features :math:`x_u`, ad embedding :math:`e_k` (from the catalog
 :math:`c_{uf}`. Because every probability is known, so is the value of any policy.
 
 Any object with ``logits(contexts) -> (n, K)`` and ``ctr(contexts) -> (n, K)`` can serve as a
-truth (:class:`TruthModel`); :class:`TrainedTruth` is the hook through which a trained CTR/CVR
-network from :mod:`adsim.models` becomes the world's truth.
+truth (:class:`TruthModel`); :class:`TrainedTruth` wraps any batched logit function. A trained
+CTR/CVR run becomes a world's truth in the world-model bridge (:mod:`adsim.worldmodel`), which
+this core does not import. A truth that defines conversions itself says so with
+``has_conversions = True`` and ``conversion_model(delay_mean) -> ConversionModel``; the auction
+world then draws conversions from it instead of a parametric CVR model.
 
 Auction extensions:
 

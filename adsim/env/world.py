@@ -7,6 +7,7 @@ of it is vectorised over the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,12 +18,28 @@ from adsim.env.features import Contexts, FeatureSpec
 from adsim.env.logs import BanditLog
 from adsim.env.population import Population
 from adsim.env.truth import ParametricTruth
+from adsim.errors import ConfigError
 
 if TYPE_CHECKING:
     from adsim.config import WorldConfig
     from adsim.policies.base import BanditPolicy
 
-__all__ = ["World", "TruthScorer"]
+__all__ = ["World", "TruthScorer", "register_truth_builder"]
+
+#: builders of worlds whose truth is not parametric, by ``world.truth.type`` (filled by the
+#: layers above: ``import adsim.worldmodel`` registers ``"trained"``)
+_TRUTH_BUILDERS: dict[str, Callable[[WorldConfig, np.random.Generator], World]] = {}
+
+
+def register_truth_builder(
+    truth_type: str, builder: Callable[[WorldConfig, np.random.Generator], World]
+) -> None:
+    """Let :meth:`World.from_config` build worlds of ``world.truth.type == truth_type``.
+
+    The simulator core knows no trained model; the world-model bridge (:mod:`adsim.worldmodel`,
+    which knows both) registers itself here when imported.
+    """
+    _TRUTH_BUILDERS[truth_type] = builder
 
 
 @dataclass(frozen=True)
@@ -65,10 +82,15 @@ class World:
 
     @classmethod
     def from_config(cls, cfg: WorldConfig, rng: np.random.Generator) -> World:
-        if cfg.truth.type == "trained":  # a trained network as the truth (adsim.env.trained)
-            from adsim.env.trained import trained_world
-
-            return trained_world(cfg, rng)
+        if cfg.truth.type != "parametric":  # e.g. a trained network (adsim.worldmodel)
+            builder = _TRUTH_BUILDERS.get(cfg.truth.type)
+            if builder is None:
+                raise ConfigError(
+                    f"world.truth.type {cfg.truth.type!r} is built by the world-model bridge:"
+                    " `import adsim.worldmodel` first (adsim run does), or build the world with"
+                    " adsim.worldmodel.build_world(cfg, rng)"
+                )
+            return builder(cfg, rng)
         spec = FeatureSpec(
             n_dense=cfg.n_dense,
             sparse_names=tuple(f.name for f in cfg.sparse_fields),

@@ -22,8 +22,8 @@ def scenario_target(spec: str, log_path: str | Path) -> np.ndarray:
     from adsim.config import load_scenario
     from adsim.env.features import Contexts
     from adsim.env.logs import read_log
-    from adsim.env.world import World
     from adsim.policies.factory import PolicyBuilder, policy_label
+    from adsim.worldmodel import build_world
 
     path, _, name = spec.rpartition(":")
     scn = load_scenario(path)
@@ -41,7 +41,7 @@ def scenario_target(spec: str, log_path: str | Path) -> np.ndarray:
         )
     streams = np.random.SeedSequence(scn.seed).spawn(6)
     rng_world, rng_logger, rng_train, _, rng_policy, _ = (np.random.default_rng(s) for s in streams)
-    world = World.from_config(scn.world, rng_world)
+    world = build_world(scn.world, rng_world)
     logger = PolicyBuilder(world, rng_logger).build(scn.logging_policy)
     train_log = world.collect(logger, scn.evaluation.n_train_rounds, rng_train)
     builder = PolicyBuilder(world, rng_policy, train_log=train_log)

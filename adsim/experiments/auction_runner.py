@@ -28,6 +28,7 @@ from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
 from adsim.policies.simple_bidders import make_bidder
+from adsim.experiments.world_models import scenario_world
 
 __all__ = ["AuctionRunResult", "run_auction_scenario"]
 
@@ -65,9 +66,13 @@ def _r(x: float) -> float | None:
 
 
 def run_auction_scenario(
-    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
+    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+    no_train: bool = False,
 ) -> AuctionRunResult:
-    """Simulate the scenario's auction day; write result files to ``out_dir`` (if given)."""
+    """Simulate the scenario's auction day; write result files to ``out_dir`` (if given).
+
+    The world may be trained (``world.truth: {type: trained}``): its clicks and conversions then
+    come from the network (:mod:`adsim.worldmodel`); ``no_train`` forbids training it here."""
     from tqdm.auto import tqdm
 
     if scenario.auction is None:
@@ -75,9 +80,8 @@ def run_auction_scenario(
     cfg = scenario.auction
     ss = np.random.SeedSequence(scenario.seed)
     s_world, s_auction, s_day = ss.spawn(3)
-    from adsim.env.world import World
-
-    world = World.from_config(scenario.world, np.random.default_rng(s_world))
+    world = scenario_world(scenario, np.random.default_rng(s_world), no_train=no_train,
+                           progress=progress)
     aw = AuctionWorld(world, cfg, np.random.default_rng(s_auction))
     bidders = [make_bidder(c.bidder) for c in cfg.campaigns]
     aw.reset(np.random.default_rng(s_day), bidders)

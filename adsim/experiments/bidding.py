@@ -39,6 +39,7 @@ from adsim.errors import ConfigError
 from adsim.policies.base import BiddingPolicy
 from adsim.policies.factory import make_bidding_policy
 from adsim.policies.simple_bidders import make_bidder
+from adsim.experiments.world_models import scenario_world
 
 __all__ = [
     "BiddingRun",
@@ -217,7 +218,8 @@ def build_bidders(
 
 
 def run_bidding(
-    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
+    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+    no_train: bool = False,
 ) -> BiddingRun:
     """Run the ``bidding`` section of an auction scenario; write results to ``out_dir``."""
     from tqdm.auto import tqdm
@@ -230,7 +232,9 @@ def run_bidding(
             from adsim.policies.rl import RLBidder
 
             RLBidder.load(cfg.model)
-    aw = AuctionWorld.from_scenario(scenario)
+    w_rng, a_rng = AuctionWorld.seed_streams(scenario.seed)
+    world = scenario_world(scenario, w_rng, no_train=no_train, progress=progress)
+    aw = AuctionWorld(world, scenario.auction, a_rng)
     dim = aw.world.spec.design_dim
     day_seeds = np.random.SeedSequence([scenario.seed, 1]).spawn(bcfg.n_seeds)
     days: dict[str, list[DayResult]] = {}

@@ -36,6 +36,7 @@ from adsim.experiments.regret_run import run_online_candidates
 from adsim.experiments.report import write_report
 from adsim.policies.base import BanditPolicy
 from adsim.policies.factory import PolicyBuilder, policy_label
+from adsim.experiments.world_models import scenario_world
 
 __all__ = ["RunResult", "run_scenario", "library_versions"]
 
@@ -76,17 +77,22 @@ def _online_value(
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
+    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+    no_train: bool = False,
 ) -> RunResult:
-    """Run ``scenario``; write its result files to ``out_dir`` (if given)."""
+    """Run ``scenario``; write its result files to ``out_dir`` (if given).
+
+    A trained world the scenario names by its training config (``world.truth.train``) is
+    trained into the build cache on first use; ``no_train`` makes that a ConfigError instead.
+    """
     if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
         from adsim.experiments.bidding import run_bidding
 
-        return run_bidding(scenario, out_dir, progress)  # type: ignore[return-value]
+        return run_bidding(scenario, out_dir, progress, no_train=no_train)  # type: ignore[return-value]
     if scenario.auction is not None:  # an auction day (issue 3)
         from adsim.experiments.auction_runner import run_auction_scenario
 
-        return run_auction_scenario(scenario, out_dir, progress)  # type: ignore[return-value]
+        return run_auction_scenario(scenario, out_dir, progress, no_train=no_train)  # type: ignore[return-value]
     ev = scenario.evaluation
     streams = np.random.SeedSequence(scenario.seed).spawn(6)
     rng_world, rng_logger, rng_train, rng_eval, rng_policy, rng_online = (
@@ -98,7 +104,7 @@ def run_scenario(
     bar = tqdm(total=steps, desc=scenario.name, disable=not progress, file=sys.stderr, leave=False)
 
     bar.set_postfix_str("world")
-    world = World.from_config(scenario.world, rng_world)
+    world = scenario_world(scenario, rng_world, no_train=no_train, progress=progress)
     logger = PolicyBuilder(world, rng_logger).build(scenario.logging_policy)
     logger.name = f"logger ({policy_label(scenario.logging_policy)})"
     bar.update()

@@ -3,14 +3,17 @@ it gets to the world.
 
 ``adsim world-loop configs/world_loop.yaml`` runs four stages (:func:`run_world_loop`) around the
 scenario it names (``scenarios/world_model.yaml``: a normal scenario whose world's truth is
-``{type: trained, run: …}``; ``adsim run`` evaluates bandit policies in it once the world model
-exists):
+``{type: trained, train: …}`` or ``{type: trained, run: …}``; ``adsim run`` evaluates bandit
+policies in it):
 
-1. **World model** — train the run config ``world_model`` (any zoo model, e.g. ESMM on CTR/CVR
-   data) with the pipeline (``adsim train``) into the scenario's ``world.truth.run``, and save its
-   feature distribution there (:func:`adsim.env.trained.save_feature_distribution`). With
-   ``generate`` the source table is first drawn from the synthetic CTR/CVR generator
-   (:mod:`adsim.models.synthetic_ctcvr`) when the file does not exist.
+1. **World model** — with ``world.truth.train`` (a training config) the world model is taken from
+   the build cache, trained into it on first use
+   (:func:`adsim.experiments.world_models.cached_world_model`); with ``world.truth.run`` the run
+   config ``world_model`` of this file (any zoo model, e.g. ESMM on CTR/CVR data) is trained with
+   the pipeline into that folder and its feature distribution saved there
+   (:func:`adsim.worldmodel.save_feature_distribution`). With ``generate`` the source table is
+   first drawn from the synthetic CTR/CVR generator (:mod:`adsim.models.synthetic_ctcvr`) when the
+   file does not exist.
 2. **Simulate** — build the scenario's world (synthetic users, the trained network's calibrated
    probabilities as the truth) and log ``n_rounds`` impressions under its ``logging_policy``
    (propensities recorded, true click probabilities kept as ``p_click``).
@@ -66,21 +69,41 @@ class WorldLoopConfig(StrictModel):
     scenario: str = Field(
         min_length=1,
         description="Scenario YAML whose world (truth type 'trained'), logging_policy and seed are"
-        " used; world.truth.run is where the world model is trained.",
+        " used. Its world.truth.train (a training config) is trained into the build cache; or its"
+        " world.truth.run is where `world_model` is trained.",
     )
     generate: GenerateConfig | None = Field(default=None, description="Generate the source data if missing.")
-    world_model: dict[str, Any] = Field(description="Run config (data, model, train, calibration) of the world model.")
+    world_model: dict[str, Any] | None = Field(
+        default=None,
+        description="Run config (data, model, train, calibration) of the world model, trained into"
+        " the scenario's world.truth.run (not used when the scenario names world.truth.train).",
+    )
     retrain_world_model: bool = Field(default=False, description="Retrain even if world.truth.run exists.")
     n_rounds: int = Field(default=200_000, ge=1000, le=100_000_000, description="Simulated impressions.")
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
 
 
-def _train_world_model(cfg: WorldLoopConfig, run_dir: Path, progress: bool) -> dict[str, Any]:
+def _train_world_model(cfg: WorldLoopConfig, truth: TrainedTruthConfig, progress: bool) -> Path:
     from adsim.config import parse_config
-    from adsim.env.trained import save_feature_distribution
+    from adsim.experiments.world_models import cached_world_model
     from adsim.models.config import RunConfig
     from adsim.models.run import train_run
+    from adsim.worldmodel import save_feature_distribution
 
+    if truth.train is not None:
+        if cfg.world_model is not None:
+            raise ConfigError(
+                "world_model: the scenario names its world model's training config"
+                f" (world.truth.train: {truth.train}); remove world_model from this file"
+            )
+        return cached_world_model(truth.train, progress=progress)
+    assert truth.run is not None
+    run_dir = Path(truth.run)
+    if cfg.world_model is None:
+        raise ConfigError(
+            f"world_model: required, since the scenario's world.truth.run ({truth.run}) is where"
+            " this loop trains the world model (or name a training config as world.truth.train)"
+        )
     rc = parse_config(cfg.world_model, RunConfig, source="world_model")
     src = rc.data.source
     path = getattr(src, "path", None)
@@ -96,9 +119,7 @@ def _train_world_model(cfg: WorldLoopConfig, run_dir: Path, progress: bool) -> d
     if cfg.retrain_world_model or not (run_dir / "checkpoint.pt").exists():
         train_run(rc, run_dir, prepare=True, progress=progress)
         save_feature_distribution(run_dir)
-    import json
-
-    return json.loads((run_dir / "test_metrics.json").read_text(encoding="utf-8"))
+    return run_dir
 
 
 def _parametric_twin(world: Any, cfg: WorldConfig) -> WorldConfig:
@@ -115,29 +136,31 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     """Run the four stages; returns (and writes) the report."""
     from adsim._io import write_json, write_with
     from adsim.config import parse_config
-    from adsim.env.trained import impressions_frame
     from adsim.env.world import World
     from adsim.models.config import RunConfig
     from adsim.models.run import train_run
     from adsim.policies.factory import PolicyBuilder
+    from adsim.worldmodel import impressions_frame, trained_world
 
     scn = load_scenario(cfg.scenario)
     if not isinstance(scn.world.truth, TrainedTruthConfig):
         raise ConfigError(f"{cfg.scenario}: world.truth.type must be 'trained' (the world model this loop trains)")
     out = Path(out_dir) if out_dir is not None else Path("runs") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(scn.world.truth.run)
     report: dict[str, Any] = {"name": cfg.name, "scenario": cfg.scenario, "seed": scn.seed}
 
     t = time.perf_counter()
-    wm = _train_world_model(cfg, run_dir, progress)
+    run_dir = _train_world_model(cfg, scn.world.truth, progress)
+    import json
+
+    wm = json.loads((run_dir / "test_metrics.json").read_text(encoding="utf-8"))
     report["world_model"] = {"run": str(run_dir), "test_metrics": wm.get("calibrated"),
                              "seconds": time.perf_counter() - t}
 
     ss = np.random.SeedSequence(scn.seed).spawn(4)
     rng_world, rng_policy, rng_log, rng_twin = (np.random.default_rng(s) for s in ss)
     t = time.perf_counter()
-    world = World.from_config(scn.world, rng_world)
+    world = trained_world(scn.world, rng_world, run_dir)
     build_s = time.perf_counter() - t
     logger = PolicyBuilder(world, rng_policy).build(scn.logging_policy)
     t = time.perf_counter()
@@ -167,7 +190,7 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
 
     cols = world.truth.user_columns
     ad_cols = list(world.truth.ad_table.columns)
-    dense_all = set(parse_config(cfg.world_model, RunConfig, source="world_model").data.dense or [])
+    dense_all = set(world.truth.run.schema.dense)
     r = cfg.retrain
     run_cfg = parse_config({
         "name": f"{cfg.name}_retrained",
@@ -185,7 +208,6 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     }, RunConfig, source="retrain")
     t = time.perf_counter()
     rdir = train_run(run_cfg, out / "retrained", prepare=True, progress=progress)
-    import json
 
     m = json.loads((rdir / "test_metrics.json").read_text(encoding="utf-8"))
     bayes = m["bayes_optimal"]["click"]

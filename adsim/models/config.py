@@ -34,6 +34,7 @@ __all__ = [
     "AvazuSource",
     "TableSource",
     "SyntheticSource",
+    "SyntheticCtcvrSource",
     "SplitConfig",
     "DatasetConfig",
     "ModelSection",
@@ -119,8 +120,25 @@ class SyntheticSource(StrictModel):
     seed: int = Field(default=0, ge=0, description="Seed of the world and of the draws.")
 
 
+class SyntheticCtcvrSource(StrictModel):
+    """Impressions with clicks and post-click conversions from a known CTR/CVR model
+    (:mod:`adsim.models.synthetic_ctcvr`; labels ``click``, ``conversion``; a multi-task world
+    model can be trained on it from a fresh clone)."""
+
+    type: Literal["synthetic_ctcvr"]
+    n_rows: int = Field(default=200_000, ge=100, le=100_000_000, description="Impressions to draw.")
+    n_users: int = Field(default=20_000, ge=10, le=10_000_000, description="Users of the generator.")
+    n_items: int = Field(default=500, ge=2, le=1_000_000, description="Items of the generator.")
+    base_ctr: float = Field(default=0.08, gt=0.0, lt=1.0, description="Typical click-through rate.")
+    base_cvr: float = Field(default=0.15, gt=0.0, lt=1.0, description="Typical conversion rate per click.")
+    kappa: float = Field(default=1.0, ge=0.0, le=10.0,
+                         description="How much click-bait items (high click bias) convert less.")
+    seed: int = Field(default=0, ge=0, description="Seed of the generator.")
+
+
 Source = Annotated[
-    Union[CriteoSource, AvazuSource, TableSource, SyntheticSource], Field(discriminator="type")
+    Union[CriteoSource, AvazuSource, TableSource, SyntheticSource, SyntheticCtcvrSource],
+    Field(discriminator="type"),
 ]
 
 

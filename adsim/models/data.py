@@ -433,11 +433,12 @@ def is_prepared(cfg: DatasetConfig) -> bool:
 
 def prepare_data(cfg: DatasetConfig) -> Path:
     """Read, split, fit on train, encode every split and write them (see module docstring)."""
-    from adsim.models.readers import generate_synthetic, read_source
+    from adsim.models.readers import generate_synthetic, generate_synthetic_ctcvr, read_source
 
     src = cfg.source
-    if src.type == "synthetic":
-        df, defaults = generate_synthetic(src)
+    if src.type in ("synthetic", "synthetic_ctcvr"):
+        gen = generate_synthetic if src.type == "synthetic" else generate_synthetic_ctcvr
+        df, defaults = gen(src)  # type: ignore[arg-type]
         frames = _split(df, cfg)
     elif src.path is not None:
         df, defaults = read_source(src, src.path)

@@ -1,4 +1,4 @@
-"""Readers for raw CTR data: Criteo, Avazu, generic CSV/TSV/parquet, and the synthetic world.
+"""Readers for raw CTR data: Criteo, Avazu, generic CSV/TSV/parquet, and synthetic data with a known truth.
 
 Each reader returns a :class:`pandas.DataFrame` plus the default column roles of its format
 (:class:`ColumnDefaults`), which a :class:`~adsim.models.config.DatasetConfig` may override.
@@ -21,11 +21,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.special import logit
 
 from adsim.errors import DataError
 
 if TYPE_CHECKING:
-    from adsim.models.config import AvazuSource, CriteoSource, SyntheticSource, TableSource
+    from adsim.models.config import (
+        AvazuSource,
+        CriteoSource,
+        SyntheticCtcvrSource,
+        SyntheticSource,
+        TableSource,
+    )
 
 __all__ = [
     "ColumnDefaults",
@@ -35,6 +42,7 @@ __all__ = [
     "read_avazu",
     "read_table",
     "generate_synthetic",
+    "generate_synthetic_ctcvr",
 ]
 
 CRITEO_DENSE = tuple(f"I{i}" for i in range(1, 14))
@@ -151,43 +159,75 @@ def read_source(
 
 
 # -------------------------------------------------------------------------------- synthetic
-def generate_synthetic(cfg: SyntheticSource) -> tuple[pd.DataFrame, ColumnDefaults]:
-    """Impressions from a known :class:`~adsim.env.truth.ParametricTruth` (vectorised).
+def _zipf_probs(vocab_size: int, skew: float) -> np.ndarray:
+    p = np.arange(1, vocab_size + 1, dtype=np.float64) ** (-skew)
+    return p / p.sum()
 
-    The world (users, ads, truth) and the draws come from ``np.random.default_rng(cfg.seed)``.
+
+def generate_synthetic(cfg: SyntheticSource) -> tuple[pd.DataFrame, ColumnDefaults]:
+    """Impressions from a known logistic click model (vectorised, self-contained).
+
+    The model is the simulator's parametric truth (:class:`adsim.env.truth.ParametricTruth`,
+    drawn here with the same generator calls in the same order, so a parametric world of the same
+    size and seed has the same users and probabilities):
+
+    .. math::
+
+        \\operatorname{logit} p(\\text{click} \\mid u, k)
+            = b_k + s\\,(x_u \\cdot e_k) + \\sum_f t_f[c_{uf}, k]
+
+    with ``n_users`` users (dense ``x_u`` ~ N(0, I), sparse fields Zipf-distributed), ads with
+    ``e_k`` ~ N(0, I/d), ``b_k`` ~ N(logit(base_ctr), ad_bias_sd²), ``t_f`` ~
+    N(0, sparse_effect_sd²). Everything comes from ``np.random.default_rng(cfg.seed)``.
     Columns: ``user_id``, ``x0..x{d-1}`` (dense), the sparse user fields, ``ad_id``,
     ``p_click`` (the true probability) and ``click`` ~ Bernoulli(p_click). The Bayes-optimal
     predictor is ``p_click`` itself, so its AUC and log-loss on the test split are the limits.
     """
-    from adsim.config import ParametricTruthConfig, WorldConfig
-    from adsim.env.world import World
-
     rng = np.random.default_rng(cfg.seed)
-    wcfg = WorldConfig(
-        n_users=cfg.n_users, n_ads=cfg.n_ads, n_dense=cfg.n_dense, sparse_fields=cfg.sparse_fields,
-        truth=ParametricTruthConfig(
-            base_ctr=cfg.base_ctr, effect_scale=cfg.effect_scale, ad_bias_sd=cfg.ad_bias_sd,
-            sparse_effect_sd=cfg.sparse_effect_sd,
-        ),
-    )
-    world = World.from_config(wcfg, rng)
-    ctx = world.population.sample(cfg.n_rows, rng)
-    ads = rng.integers(0, cfg.n_ads, size=cfg.n_rows)
-    truth = world.truth
-    logit = np.einsum("nd,nd->n", ctx.dense, truth.ad_emb[ads]) + truth.bias[ads]
-    for j, table in enumerate(truth.sparse_tables):
-        logit += table[ctx.sparse[:, j], ads]
-    p = 1.0 / (1.0 + np.exp(-logit))
+    d, k, n_users = cfg.n_dense, cfg.n_ads, cfg.n_users
+    names = tuple(f.name for f in cfg.sparse_fields)
+    # users (the simulator's Population)
+    users_dense = rng.standard_normal((n_users, d))
+    users_sparse = np.empty((n_users, len(names)), dtype=np.int64)
+    for j, f in enumerate(cfg.sparse_fields):
+        users_sparse[:, j] = rng.choice(f.vocab_size, size=n_users, p=_zipf_probs(f.vocab_size, f.zipf))
+    # ads (the simulator's Catalog, value_sigma 0.5) and the click model
+    ad_emb = cfg.effect_scale * (rng.standard_normal((k, d)) / np.sqrt(max(d, 1)))
+    rng.standard_normal(k)  # the catalogue's click values (not used here; keeps the streams aligned)
+    bias = logit(cfg.base_ctr) + cfg.ad_bias_sd * rng.standard_normal(k)
+    tables = [cfg.sparse_effect_sd * rng.standard_normal((f.vocab_size, k)) for f in cfg.sparse_fields]
+    # impressions: a uniform user and a uniform ad
+    uid = rng.integers(0, n_users, size=cfg.n_rows)
+    ads = rng.integers(0, k, size=cfg.n_rows)
+    x, c = users_dense[uid], users_sparse[uid]
+    z = np.einsum("nd,nd->n", x, ad_emb[ads]) + bias[ads]
+    for j, table in enumerate(tables):
+        z += table[c[:, j], ads]
+    p = 1.0 / (1.0 + np.exp(-z))
     click = (rng.random(cfg.n_rows) < p).astype(np.int64)
-    df = ctx.to_frame()
+    dense_names = tuple(f"x{i}" for i in range(d))
+    cols: dict[str, np.ndarray] = {"user_id": uid}
+    cols.update({n: x[:, i] for i, n in enumerate(dense_names)})
+    cols.update({n: c[:, j] for j, n in enumerate(names)})
+    df = pd.DataFrame(cols)
     df["ad_id"] = ads
     df["p_click"] = p
     df["click"] = click
-    spec = world.spec
     return df, ColumnDefaults(
         labels=("click",),
-        dense=spec.dense_names,
-        sparse=(*spec.sparse_names, "ad_id"),
+        dense=dense_names,
+        sparse=(*names, "ad_id"),
         truth_column="p_click",
         group_column="user_id",
     )
+
+
+def generate_synthetic_ctcvr(cfg: SyntheticCtcvrSource) -> tuple[pd.DataFrame, ColumnDefaults]:
+    """Impressions with clicks and post-click conversions from the known CTR/CVR model of
+    :func:`adsim.models.synthetic_ctcvr.generate_ctr_cvr` (labels ``click``, ``conversion``)."""
+    from adsim.models.synthetic_ctcvr import DENSE, LABELS, SPARSE, generate_ctr_cvr
+
+    df = generate_ctr_cvr(cfg.n_rows, cfg.seed, n_users=cfg.n_users, n_items=cfg.n_items,
+                          base_ctr=cfg.base_ctr, base_cvr=cfg.base_cvr, kappa=cfg.kappa)
+    return df, ColumnDefaults(labels=LABELS, dense=DENSE, sparse=SPARSE, log1p=("item_price",),
+                              group_column="user_id")

@@ -13,17 +13,18 @@ from adsim.config import parse_config
 def _tiny(repo_root, tmp_path):
     scn = yaml.safe_load((repo_root / "scenarios" / "world_model.yaml").read_text())
     scn["world"].update(n_users=100, n_ads=5)
+    del scn["world"]["truth"]["train"]
     scn["world"]["truth"]["run"] = str(tmp_path / "world")
     (tmp_path / "scn.yaml").write_text(yaml.safe_dump(scn))
     data = yaml.safe_load((repo_root / "configs" / "world_loop.yaml").read_text())
     data["scenario"] = str(tmp_path / "scn.yaml")
-    data["generate"] = {"n_rows": 4000, "n_users": 500, "n_items": 40, "seed": 0}
-    wm = data["world_model"]
-    wm["data"]["source"]["path"] = str(tmp_path / "src.parquet")
+    wm = yaml.safe_load((repo_root / "configs" / "world_model_esmm.yaml").read_text())
+    wm["data"]["source"].update(n_rows=4000, n_users=500, n_items=40)
     wm["data"]["processed_dir"] = str(tmp_path / "wm_processed")
     wm["train"].update(epochs=2, batch_size=128, lr=0.01, progress=False, tensorboard=False,
                        t0_epochs=2)
     wm["calibration"] = {"method": "platt"}
+    data["world_model"] = wm
     data["n_rounds"] = 4000
     data["retrain"]["train"].update(epochs=2, batch_size=128, progress=False, tensorboard=False,
                                     t0_epochs=2)

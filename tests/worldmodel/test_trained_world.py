@@ -14,34 +14,13 @@ from adsim.errors import ConfigError
 AD_FIELDS = ["item_id", "item_cat", "item_price"]
 
 
-@pytest.fixture(scope="module")
-def world_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny ESMM world model trained by the pipeline on synthetic CTR/CVR data."""
-    from adsim.models.config import RunConfig
-    from adsim.models.run import train_run
-    from adsim.models.synthetic_ctcvr import DENSE, LABELS, SPARSE, generate_ctr_cvr
-
-    tmp = tmp_path_factory.mktemp("world")
-    generate_ctr_cvr(5000, seed=1, n_users=1500, n_items=60).to_parquet(tmp / "rows.parquet")
-    cfg = parse_config({
-        "name": "world",
-        "data": {"source": {"type": "table", "path": str(tmp / "rows.parquet")},
-                 "labels": list(LABELS), "dense": list(DENSE), "sparse": list(SPARSE),
-                 "processed_dir": str(tmp / "processed")},
-        "model": {"name": "esmm", "options": {"embed_dim": 4, "tower": [16]}},
-        "train": {"epochs": 1, "batch_size": 256, "progress": False, "tensorboard": False,
-                  "device": "cpu"},
-        "calibration": {"method": "platt"},
-    }, RunConfig)
-    return train_run(cfg, tmp / "run", progress=False)
-
-
 def _world_cfg(run: Path, **truth) -> WorldConfig:
     t = {"type": "trained", "run": str(run), "ad_fields": AD_FIELDS, **truth}
     return parse_config({"n_users": 200, "n_ads": 6, "truth": t}, WorldConfig)
 
 
 def _world(run: Path, seed: int = 0, **truth):
+    import adsim.worldmodel  # noqa: F401  (registers the trained world)
     from adsim.env.world import World
 
     return World.from_config(_world_cfg(run, **truth), np.random.default_rng(seed))
@@ -71,10 +50,11 @@ def test_probabilities_are_the_calibrated_network_on_decoded_rows(world_run):
                 raw[c] = (v * pre.scale_[pre.dense.index(c)] + pre.mean_[pre.dense.index(c)]
                           if c in pre.dense else pre.vocab_[c][int(v) - 2])
             rows.append(raw)
-    p_ref = run.predict_frame(pd.DataFrame(rows)).reshape(5, world.n_actions, 2)
-    np.testing.assert_allclose(p_world, np.clip(p_ref, 1e-6, 1 - 1e-6), rtol=1e-4, atol=1e-6)
-    assert np.all(world.truth.cvr(users) <= 1.0)
-    np.testing.assert_allclose(world.truth.ctcvr(users), p_world[..., 1], rtol=1e-12)
+    p_ref = np.clip(run.predict_frame(pd.DataFrame(rows)).reshape(5, world.n_actions, 2), 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(p_world[..., 0], p_ref[..., 0], rtol=1e-4, atol=1e-6)
+    cvr_ref = np.clip(p_ref[..., 1] / p_ref[..., 0], 1e-6, 1 - 1e-6)  # ESMM: pCTCVR / pCTR
+    np.testing.assert_allclose(p_world[..., 1], cvr_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(world.truth.ctcvr(users), p_world[..., 0] * p_world[..., 1], rtol=1e-12)
 
 
 def test_cache_equals_batched_inference(world_run):
@@ -144,7 +124,7 @@ def test_scenario_with_trained_world_runs(world_run):
 
 
 def test_impressions_frame_round_trip(world_run):
-    from adsim.env.trained import impressions_frame
+    from adsim.worldmodel import impressions_frame
     from adsim.policies.bandits import UniformPolicy
 
     world = _world(world_run)
@@ -165,18 +145,19 @@ def test_impressions_frame_round_trip(world_run):
     ],
 )
 def test_config_errors(world_run, truth, world, message):
-    from adsim.env.world import World
+    from adsim.worldmodel import build_world
 
     t = {"type": "trained", "run": str(world_run), "ad_fields": AD_FIELDS, **truth}
     cfg = parse_config({"n_users": 50, "n_ads": 6, **world, "truth": t}, WorldConfig)
     with pytest.raises(ConfigError, match=message):
-        World.from_config(cfg, np.random.default_rng(0))
+        build_world(cfg, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize(
     ("truth", "message"),
     [
-        ({"type": "trained", "ad_fields": ["a"]}, "truth.run: is required"),
+        ({"type": "trained", "ad_fields": ["a"]}, "give world.truth.run .* or world.truth.train"),
+        ({"type": "trained", "run": "x", "train": "y", "ad_fields": ["a"]}, "both given"),
         ({"type": "trained", "run": "x", "ad_fields": []}, "must have at least 1 item"),
         ({"type": "trained", "run": "x", "ad_fields": ["a"], "users": "gan"}, "must be one of"),
         ({"type": "learned"}, "unknown type 'learned'"),
@@ -213,7 +194,7 @@ def test_copula_keeps_marginals_and_correlation():
 
 def test_feature_distribution_saves_as_data(world_run, tmp_path):
     from adsim.env.feature_dist import FeatureDistribution
-    from adsim.env.trained import _fit_distribution
+    from adsim.worldmodel.features import fit_distribution as _fit_distribution
 
     dist = _fit_distribution(world_run, None, 1000, 0)
     dist.save(tmp_path)
@@ -273,3 +254,28 @@ def test_world_model_as_dm_reward_model(world_run):
     est = make_estimator("dm").estimate(log, target.action_dist(ctx), reward_model=q_hat)
     exact = policy_value(world, target)
     assert abs(est.value - exact) < 4 * q_hat.mean(1).std() / np.sqrt(log.n_rounds) + 1e-9
+
+
+def test_auction_targeting_uses_the_runs_user_fields(world_run):
+    from adsim.config import Scenario
+    from adsim.env.auction_world import AuctionWorld
+    from adsim.worldmodel import build_world
+
+    def scn(targeting):
+        return parse_config({
+            "name": "t", "world": {"n_users": 100, "n_ads": 6, "truth": {
+                "type": "trained", "run": str(world_run), "ad_fields": AD_FIELDS}},
+            "auction": {"campaigns": [{"name": "a", "targeting": targeting}],
+                        "traffic": {"n_requests": 100, "n_steps": 2}},
+        }, Scenario)
+
+    ok = scn({"u_age": [2, 3]})
+    world = build_world(ok.world, np.random.default_rng(0))
+    aw = AuctionWorld(world, ok.auction, np.random.default_rng(1))
+    users = world.population.users
+    j = list(world.spec.sparse_names).index("u_age")
+    np.testing.assert_array_equal(aw.campaigns.eligible(users)[:, 0],
+                                  np.isin(users.sparse[:, j], [2, 3]))
+    bad = scn({"region": [0]})
+    with pytest.raises(ConfigError, match=r"campaign 'a': targeting.region: the world's user fields are u_age"):
+        AuctionWorld(world, bad.auction, np.random.default_rng(1))
