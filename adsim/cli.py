@@ -69,7 +69,12 @@ def cli() -> None:
               help="Output folder (default: runs/<scenario name>).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--quiet", is_flag=True, help="No progress bars or table.")
-def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: bool) -> None:
+@click.option("--no-train", "no_train", is_flag=True,
+              help="Never train: stop with an error if something the scenario needs (a trained"
+              " world, an RL agent) is not in the build cache.")
+def run_command(
+    scenario: Path, out_dir: Path | None, seed: int | None, quiet: bool, no_train: bool
+) -> None:
     """Run SCENARIO (YAML): log traffic, evaluate candidates offline and exactly, write results."""
     from adsim.config import load_scenario
     from adsim.experiments.runner import run_scenario
@@ -80,7 +85,7 @@ def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: b
             raise AdsimError(f"--seed must be >= 0, got {seed}")
         scn = scn.model_copy(update={"seed": seed})
     out = out_dir if out_dir is not None else Path("runs") / scn.name
-    result = run_scenario(scn, out, progress=not quiet)
+    result = run_scenario(scn, out, progress=not quiet, no_train=no_train)
     if not quiet:
         click.echo(result.table())
         for pol in result.results.get("policies", []):  # type: ignore[union-attr]

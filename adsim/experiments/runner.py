@@ -71,14 +71,28 @@ def _online_value(
     return float(log.reward.mean()), float(log.reward.std(ddof=1) / np.sqrt(log.n_rounds))
 
 
+def _rl_candidates(scenario: Scenario, world: World, no_train: bool, progress: bool) -> dict:
+    """Train (or load from the build cache) the scenario's ``type: rl`` candidates."""
+    from adsim.experiments.rl_train import ensure_rl_bandit
+
+    return {
+        policy_label(cfg): ensure_rl_bandit(scenario, world, cfg, no_train=no_train, progress=progress)
+        for cfg in scenario.candidates if cfg.type == "rl"
+    }
+
+
 def run_scenario(
-    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
+    scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+    no_train: bool = False,
 ) -> RunResult:
-    """Run ``scenario``; write its result files to ``out_dir`` (if given)."""
+    """Run ``scenario``; write its result files to ``out_dir`` (if given).
+
+    What the scenario needs and the build cache lacks (an RL agent) is trained first, unless
+    ``no_train``: then a miss is a :class:`~adsim.errors.ConfigError`."""
     if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
         from adsim.experiments.bidding import run_bidding
 
-        return run_bidding(scenario, out_dir, progress)  # type: ignore[return-value]
+        return run_bidding(scenario, out_dir, progress, no_train=no_train)  # type: ignore[return-value]
     if scenario.auction is not None:  # an auction day (issue 3)
         from adsim.experiments.auction_runner import run_auction_scenario
 
@@ -105,6 +119,7 @@ def run_scenario(
     ctx = Contexts.from_frame(log.context, world.spec)
     bar.update()
 
+    rl_agents = _rl_candidates(scenario, world, no_train, progress)
     bar.set_postfix_str("reward model")
     builder = PolicyBuilder(world, rng_policy, train_log=train_log)
     needs_q = any(make_estimator(e).needs_reward_model for e in ev.estimators)
@@ -115,7 +130,13 @@ def run_scenario(
     estimators = [make_estimator(e, confidence=ev.confidence, warn=False) for e in ev.estimators]
     results: list[PolicyResult] = []
     for cfg in [None, *candidates]:
-        policy = logger if cfg is None else builder.build(cfg)
+        if cfg is not None and cfg.type == "rl":
+            from adsim.policies.rl import RLBanditPolicy
+
+            policy = RLBanditPolicy.load(rl_agents[policy_label(cfg)].path)
+            policy.name = policy_label(cfg)
+        else:
+            policy = logger if cfg is None else builder.build(cfg)
         bar.set_postfix_str(policy.name)
         pi = policy.action_dist(ctx)
         res = PolicyResult(policy.name, policy_value(world, policy))
@@ -173,4 +194,8 @@ def run_scenario(
         )
         run.files = [out / n for n in
                      ("leaderboard.csv", "results.json", "log.parquet", "estimates.png", "report.md")]
+        if rl_agents:
+            from adsim.experiments.rl_train import write_training_curves
+
+            run.files += write_training_curves(rl_agents, out)
     return run
