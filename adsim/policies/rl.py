@@ -89,8 +89,10 @@ def default_hyperparameters(algo: str, env: str, steps: int, n_envs: int) -> dic
         n_steps = 256 if algo == "ppo" else 16
         n_steps = max(2, min(n_steps, steps // n_envs))
         hp: dict[str, Any] = {"n_steps": n_steps, "gamma": gamma, "policy_kwargs": policy_kwargs}
-        if algo == "ppo":
-            hp.update(batch_size=min(256, n_steps * n_envs), n_epochs=10, gae_lambda=0.95)
+        if algo == "ppo":  # minibatches of at most 256 that split the rollout evenly
+            buf = n_steps * n_envs
+            batch = next((d for d in range(min(256, buf), 31, -1) if buf % d == 0), buf)
+            hp.update(batch_size=batch, n_epochs=10, gae_lambda=0.95)
         return hp
     off: dict[str, Any] = {
         "learning_starts": min(2000, steps // 4), "buffer_size": max(min(steps, 1_000_000), 1000),
@@ -197,7 +199,10 @@ def _curve_callback(points: list[int], evaluate: Callable[[Any], float] | None) 
 
 
 def _policy_kwargs_json(hp: dict[str, Any]) -> dict[str, Any]:
-    kw = dict(hp.get("policy_kwargs") or {})
+    """The network's constructor kwargs as saved in ``agent.json`` (the optimizer is not needed
+    to act, and A2C's RMSprop settings would not fit the default optimizer when loading)."""
+    kw = {k: v for k, v in (hp.get("policy_kwargs") or {}).items()
+          if k not in ("optimizer_class", "optimizer_kwargs")}
     try:
         json.dumps(kw)
     except TypeError as exc:
@@ -233,7 +238,6 @@ def train_agent(
 
     cls = algo_class(cfg.algo)
     hp = {**default_hyperparameters(cfg.algo, env_id, cfg.steps, cfg.n_envs), **cfg.hyperparameters}
-    policy_kwargs = _policy_kwargs_json(hp)
     venv = make_vec_env(make_env, n_envs=cfg.n_envs, seed=seed, vec_env_cls=DummyVecEnv)
     if env_id == BIDDING_ENV:
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=float(hp.get("gamma", 0.99)))
@@ -250,6 +254,7 @@ def train_agent(
                 f"RL candidate {cfg.name or cfg.type!r}: {cfg.algo} rejects its hyperparameters"
                 f" {sorted(cfg.hyperparameters)}: {exc}"
             ) from None
+        policy_kwargs = _policy_kwargs_json({"policy_kwargs": model.policy_kwargs})  # as used
         model.learn(total_timesteps=cfg.steps, progress_bar=progress, callback=callback)
         callback.record()  # the last point: the agent as saved
         seconds = time.perf_counter() - start
