@@ -271,7 +271,7 @@ def train_agent(
         "obs_dim": int(obs_space.shape[0]),
         "obs_low": float(np.min(obs_space.low)), "obs_high": float(np.max(obs_space.high)),
         "n_actions": int(act_space.n) if hasattr(act_space, "n") else None,
-        **(meta or {}),
+        "train_seconds": round(seconds, 1), **(meta or {}),
     }
     write_json(out / f"{stem}.json", info)
     curve = pd.DataFrame(callback.rows)
