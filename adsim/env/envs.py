@@ -305,14 +305,14 @@ class BudgetBiddingEnv(gym.Env):
     ``Box(-1, 1, (1,), float32)``, one number ``a`` that sets the step's dual variable λ; every
     request of the step gets the bid ``v / (1 + λ)`` on its value ``v`` (:class:`BidActionMap`):
 
-    ===================== ============================================ ========================
-    ``action_type``       λ                                            ``a = 0`` means
-    ===================== ============================================ ========================
-    ``"scale"`` (default) ``1 + λ = max_scale^(−a)`` (bid v·max_scale^a) truthful bidding
-    ``"dual"``            ``λ = max_dual·(a+1)/2``                     ``λ = max_dual / 2``
-    ``"log_dual"``        ``1 + λ = (1 + max_dual)^((a+1)/2)``         ``λ = √(1+max_dual) − 1``
-    ``"dual_step"``       ``1 + λ ← (1 + λ)·(1 + max_dual)^(max_step·a)`` keep λ (starts at λ₀)
-    ===================== ============================================ ========================
+    ===================== =============================================== =======================
+    ``action_type``       λ                                               ``a = 0`` means
+    ===================== =============================================== =======================
+    ``"scale"`` (default) ``1 + λ = max_scale^(−a)`` (bid v·max_scale^a)    truthful bidding
+    ``"dual"``            ``λ = max_dual·(a+1)/2``                        ``λ = max_dual / 2``
+    ``"log_dual"``        ``1 + λ = (1 + max_dual)^((a+1)/2)``            ``λ = √(1+max_dual)−1``
+    ``"dual_step"``       ``1 + λ ← (1 + λ)·(1 + max_dual)^(max_step·a)`` keep λ (λ₀ at reset)
+    ===================== =============================================== =======================
 
     ## Observation space
     ``Box(0, 1, (9,), float32)`` (:class:`PacingObservation`): share of the day left, of the

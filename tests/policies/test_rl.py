@@ -59,6 +59,50 @@ def rl_cfg(scn: Scenario) -> Any:
 
 
 @pytest.mark.parametrize(
+    ("action_type", "a", "lam_prev", "expected"),
+    [
+        ("scale", 0.0, 5.0, 0.0),  # truthful
+        ("scale", 1.0, 0.0, 1 / 16 - 1),  # bid 16 × value
+        ("dual", 1.0, 0.0, 30.0),
+        ("log_dual", -1.0, 9.0, 0.0),
+        ("log_dual", 0.0, 0.0, np.sqrt(31.0) - 1),
+        ("dual_step", 0.0, 9.0, 9.0),  # keep λ
+        ("dual_step", 1.0, 9.0, 10 * 31.0**0.1 - 1),  # (1+λ) × 31^0.1
+        ("dual_step", -1.0, 0.0, 0.0),  # clipped at λ = 0
+        ("dual_step", 1.0, 30.0, 30.0),  # clipped at max_dual
+    ],
+)
+def test_bid_action_map(action_type: str, a: float, lam_prev: float, expected: float) -> None:
+    from adsim.env.envs import BidActionMap
+
+    amap = BidActionMap(action_type, max_scale=16.0, max_dual=30.0, max_step=0.1)
+    assert amap(a, lam_prev) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_pacing_observation_reads_pace_and_spend_against_target() -> None:
+    from adsim.env.envs import PacingObservation
+    from adsim.policies.base import BidderState, BidOutcome
+
+    obs = PacingObservation(max_dual=30.0, lambda0=1.0)
+    st = BidderState(step=2, n_steps=4, budget=100.0, spent=50.0, traffic_share=0.25,
+                     elapsed_share=0.5)
+    x = obs.observe(st)  # on the ideal line: pace 1 → 0.5
+    assert x[:4].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.5])
+    assert x[8] == pytest.approx(np.log(2.0) / np.log(31.0))
+    out = BidOutcome(step=2, n_requests=10, bids=10, impressions=4, clicks=1, conversions=0,
+                     cost=50.0, value=1.0, expected_value=100.0, won=np.zeros(10, bool),
+                     price=np.zeros(10))
+    obs.update(out, lam=3.0)  # spent 2× the target of 25, won 4 of 10, value/cost − 1 = 1
+    st2 = BidderState(step=3, n_steps=4, budget=100.0, spent=100.0, traffic_share=0.25,
+                      elapsed_share=0.75)
+    x = obs.observe(st2)
+    assert x[4] == pytest.approx(2 / 3) and x[5] == pytest.approx(0.4)
+    assert x[7] == pytest.approx(np.log(2.0) / np.log(31.0))
+    assert x[8] == pytest.approx(np.log(4.0) / np.log(31.0))
+    assert x[1] == 0.0 and x[3] == 0.0  # the budget is spent: nothing left for the last quarter
+
+
+@pytest.mark.parametrize(
     ("cls", "algo", "message"),
     [
         (RLPolicyConfig, "bogus", "unknown RL algorithm 'bogus'; stable-baselines3 has a2c, ddpg, dqn, ppo, sac, td3"),
