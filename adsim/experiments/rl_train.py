@@ -9,8 +9,9 @@ A ``type: rl`` candidate names an SB3 algorithm and a step budget. On the first 
   seeds the world the env is built on) and the candidate's config without its ``name``;
 * ad selection: the ``world`` section, the scenario seed and the candidate's config;
 
-plus the training seed (the candidate's ``seed``, else the scenario's) and the versions of
-stable-baselines3 and torch. Later runs load the agent from the cache; ``--no-train`` turns a
+plus the training seed (the candidate's ``seed``, else the scenario's), the SB3 arguments as
+resolved (adsim's defaults and the candidate's ``hyperparameters``), the agent format and the
+versions of stable-baselines3 and torch. Later runs load the agent from the cache; ``--no-train`` turns a
 miss into a :class:`~adsim.errors.ConfigError`. A candidate with ``model: path`` loads that file
 and trains nothing. The training curves of the run's agents go to the run folder as
 ``rl_training.csv`` and ``rl_training.png`` (:func:`write_training_curves`).
@@ -52,11 +53,16 @@ class RLAgent:
     score_label: str
 
 
-def _versions() -> dict[str, str]:
+def _extra(cfg: Any, env_id: str) -> dict[str, Any]:
+    """What else the agent depends on: the resolved SB3 arguments (adsim's defaults may change),
+    the agent format (observation and action design) and the library versions."""
     import stable_baselines3
     import torch
 
-    return {"stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__}
+    from adsim.policies.rl import FORMAT, resolved_hyperparameters
+
+    return {"stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__,
+            "format": FORMAT, "hyperparameters": resolved_hyperparameters(cfg, env_id)}
 
 
 def _seed(scenario: Any, cfg: Any) -> int:
@@ -149,7 +155,7 @@ def ensure_rl_bidder(
 
     folder = cached_build(
         "rl", key, seed, build, what=f"bidding candidate {_label(cfg)!r} (type rl, {cfg.algo})",
-        no_train=no_train, extra=_versions(),
+        no_train=no_train, extra=_extra(cfg, BIDDING_ENV),
         hint="give a trained agent as 'model: path' (adsim train-rl writes one)",
     )
     return RLAgent(folder / "agent.pt", pd.read_csv(folder / "agent.training.csv"), label)
@@ -189,7 +195,7 @@ def ensure_rl_bandit(
 
     folder = cached_build(
         "rl", key, seed, build, what=f"candidate {_label(cfg)!r} (type rl, {cfg.algo})",
-        no_train=no_train, extra=_versions(),
+        no_train=no_train, extra=_extra(cfg, BANDIT_ENV),
         hint="give a trained agent as 'model: path'",
     )
     return RLAgent(folder / "agent.pt", pd.read_csv(folder / "agent.training.csv"), label)

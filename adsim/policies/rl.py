@@ -57,6 +57,7 @@ __all__ = [
     "load_agent",
     "make_bandit_env",
     "make_bidding_env",
+    "resolved_hyperparameters",
     "train_agent",
 ]
 
@@ -80,7 +81,10 @@ def algo_class(name: str) -> Any:
 def default_hyperparameters(algo: str, env: str, steps: int, n_envs: int) -> dict[str, Any]:
     """adsim's defaults for ``algo`` (small networks, CPU-friendly): episodes are a day of
     decision steps (undiscounted, γ = 1) in the bidding env, independent users (γ = 0) in the
-    ad-selection env. A scenario's ``hyperparameters`` override them key by key."""
+    ad-selection env. SAC starts with a smaller entropy weight (0.05, auto-tuned) and two
+    gradient steps per vector step at learning rate 10⁻³: with SB3's ``ent_coef="auto"`` (1.0 at
+    the start) its policy stayed near-random for 30k steps on ``rl_bidding``. A scenario's
+    ``hyperparameters`` override these key by key."""
     gamma = 1.0 if env == BIDDING_ENV else 0.0
     policy_kwargs: dict[str, Any] = {"net_arch": list(NET_ARCH)}
     if algo in ("ppo", "a2c"):
@@ -101,7 +105,14 @@ def default_hyperparameters(algo: str, env: str, steps: int, n_envs: int) -> dic
     }
     if algo == "dqn":
         off.update(exploration_fraction=0.3, target_update_interval=250, train_freq=1)
+    if algo == "sac" and env == BIDDING_ENV:  # measured on rl_bidding: 96.8 % of OPT at 30k
+        off.update(ent_coef="auto_0.05", gradient_steps=2, learning_rate=1e-3)  # (54.7 % as SB3's)
     return off
+
+
+def resolved_hyperparameters(cfg: Any, env: str) -> dict[str, Any]:
+    """What the SB3 class of RL candidate ``cfg`` is built with: the defaults, then ``cfg``'s."""
+    return {**default_hyperparameters(cfg.algo, env, cfg.steps, cfg.n_envs), **cfg.hyperparameters}
 
 
 # ---------------------------------------------------------------------------------------- envs
@@ -237,7 +248,7 @@ def train_agent(
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     cls = algo_class(cfg.algo)
-    hp = {**default_hyperparameters(cfg.algo, env_id, cfg.steps, cfg.n_envs), **cfg.hyperparameters}
+    hp = resolved_hyperparameters(cfg, env_id)
     venv = make_vec_env(make_env, n_envs=cfg.n_envs, seed=seed, vec_env_cls=DummyVecEnv)
     if env_id == BIDDING_ENV:
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=float(hp.get("gamma", 0.99)))
