@@ -102,6 +102,18 @@ def test_pacing_observation_reads_pace_and_spend_against_target() -> None:
     assert x[1] == 0.0 and x[3] == 0.0  # the budget is spent: nothing left for the last quarter
 
 
+@pytest.mark.parametrize("name", ["budget_pacing", "rl_bidding"])
+def test_shipped_rl_envs_pass_the_gymnasium_checker(repo_root: Path, name: str) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    from adsim.config import load_scenario
+    from adsim.policies.rl import make_bidding_env
+
+    scn = load_scenario(repo_root / "scenarios" / f"{name}.yaml")
+    for cfg in (c for c in scn.bidding.candidates if c.type == "rl"):  # type: ignore[union-attr]
+        check_env(make_bidding_env(scn, cfg).unwrapped, skip_render_check=True)
+
+
 @pytest.mark.parametrize(
     ("cls", "algo", "message"),
     [
