@@ -64,6 +64,8 @@ def train_rl_command(
     seed: int | None, out: Path | None, quiet: bool,
 ) -> None:
     """Train an RL bidder of SCENARIO on adsim/BudgetBidding-v0 and save it."""
+    from pydantic import ValidationError
+
     from adsim.config import RLPolicyConfig, load_scenario
     from adsim.experiments.rl_train import train_bidding_candidate
 
@@ -80,11 +82,13 @@ def train_rl_command(
         update["steps"] = total_timesteps
     try:
         cfg = RLPolicyConfig.model_validate({**cfg.model_dump(), **update})
-    except ValueError as exc:
-        raise ConfigError(f"--algo: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"--algo: {exc.errors()[0]['msg']}") from None
     if out is None:
-        legacy = not any(c.type == "rl" for c in scn.bidding.candidates)  # type: ignore[union-attr]
-        out = Path(scn.bidding.rl.out) if legacy else Path("models") / f"{scn.name}_{cfg.name or 'rl'}.pt"  # type: ignore[union-attr]
+        bidding = scn.bidding
+        assert bidding is not None  # rl_candidate checked it
+        legacy = not any(c.type == "rl" for c in bidding.candidates)
+        out = Path(bidding.rl.out) if legacy else Path("models") / f"{scn.name}_{cfg.name or cfg.type}.pt"
     if out.suffix != ".pt":
         out = out.with_suffix(".pt")
     res = train_bidding_candidate(scn, cfg, out.parent, seed=seed, progress=not quiet, stem=out.stem)

@@ -64,7 +64,6 @@ __all__ = [
 FORMAT = "adsim-rl-agent/2"
 BIDDING_ENV, BANDIT_ENV = "adsim/BudgetBidding-v0", "adsim/AdSelection-v0"
 NET_ARCH = [64, 64]
-OFF_POLICY = ("sac", "td3", "ddpg", "dqn")
 
 
 def algo_class(name: str) -> Any:
