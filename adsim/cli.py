@@ -69,11 +69,12 @@ def cli() -> None:
               help="Output folder (default: runs/<scenario name>).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--quiet", is_flag=True, help="No progress bars or table.")
-@click.option("--no-train", is_flag=True,
-              help="Do not train what the scenario needs (a trained world model): stop with an"
-              " error if it is not built yet.")
-def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: bool,
-                no_train: bool) -> None:
+@click.option("--no-train", "no_train", is_flag=True,
+              help="Never train: stop with an error if something the scenario needs (a trained"
+              " world, an RL agent) is not in the build cache.")
+def run_command(
+    scenario: Path, out_dir: Path | None, seed: int | None, quiet: bool, no_train: bool
+) -> None:
     """Run SCENARIO (YAML): log traffic, evaluate candidates offline and exactly, write results."""
     from adsim.config import load_scenario
     from adsim.experiments.runner import run_scenario

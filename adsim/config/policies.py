@@ -34,7 +34,10 @@ __all__ = [
     "ShadedPacingPolicyConfig",
     "CPAPacingPolicyConfig",
     "TSLagrangianPolicyConfig",
+    "RL_ALGOS",
+    "RL_DISCRETE_ALGOS",
     "RLPolicyConfig",
+    "RLBanditPolicyConfig",
     "BidderPolicyConfig",
     "RLTrainConfig",
     "BiddingConfig",
@@ -281,14 +284,96 @@ class TSLagrangianPolicyConfig(_BidderBase):
     )
 
 
-class RLPolicyConfig(_BidderBase):
-    """A trained stable-baselines3 agent (``adsim train-rl``) choosing the bid scale every step."""
+RL_ALGOS = ("a2c", "ddpg", "dqn", "ppo", "sac", "td3")  # stable-baselines3's algorithms
+RL_DISCRETE_ALGOS = ("a2c", "dqn", "ppo")  # those that act on a Discrete space (bandit envs)
 
+
+class _RLBase(StrictModel):
+    """A stable-baselines3 agent declared in the scenario: trained by ``adsim run`` on the
+    scenario's Gymnasium env for ``steps`` env steps (cached), or loaded from ``model``."""
+
+    name: str | None = Field(default=None, min_length=1, description="Label on the leaderboard.")
     type: Literal["rl"]
-    model: str = Field(
-        min_length=1,
-        description="Model file written by `adsim train-rl` (.pt; relative paths from the cwd).",
+    algo: str = Field(
+        default="ppo", description="SB3 algorithm by name: " + ", ".join(RL_ALGOS) + "."
     )
+    steps: int = Field(
+        default=50_000, ge=1, le=100_000_000, description="Environment steps to train for."
+    )
+    model: str | None = Field(
+        default=None, min_length=1,
+        description="A pre-trained agent (.pt written by adsim train-rl) instead of training.",
+    )
+    seed: int | None = Field(
+        default=None, ge=0, le=2**32 - 1, description="Training seed (default: the scenario's)."
+    )
+    n_envs: int = Field(
+        default=8, ge=1, le=256, description="Copies of the env stepped together (vectorised)."
+    )
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the SB3 algorithm (learning_rate, n_steps, gamma,"
+        " policy_kwargs, …), over adsim's defaults.",
+    )
+
+    @field_validator("algo")
+    @classmethod
+    def _known_algo(cls, v: str) -> str:
+        algo = v.strip().lower()
+        if algo not in RL_ALGOS:
+            raise ValueError(
+                f"unknown RL algorithm {v!r}; stable-baselines3 has " + ", ".join(RL_ALGOS)
+            )
+        return algo
+
+
+class RLPolicyConfig(_RLBase):
+    """An SB3 agent bidding through ``adsim/BudgetBidding-v0``: every decision step it sets the
+    dual variable λ of the step (bid = value / (1 + λ)) from the pacing observation."""
+
+    action_type: Literal["scale", "dual", "log_dual", "dual_step"] = Field(
+        default="dual_step",
+        description="What the action sets (see BudgetBiddingEnv): dual_step changes λ by a"
+        " factor each step; log_dual / dual set λ; scale sets the bid multiplier.",
+    )
+    max_dual: float = Field(default=30.0, gt=0.0, le=1e6, description="Largest λ.")
+    max_scale: float = Field(
+        default=16.0, gt=1.0, le=1e6, description="action_type scale: bid = value × max_scale^a."
+    )
+    max_step: float = Field(
+        default=0.1, gt=0.0, le=1.0,
+        description="dual_step: largest change of log(1+λ) per step, as a share of log(1+max_dual).",
+    )
+    lambda0: float = Field(default=1.0, ge=0.0, le=1e6, description="dual_step: λ at midnight.")
+    n_bins: int = Field(
+        default=11, ge=2, le=1001, description="DQN only: discrete actions evenly over [-1, 1]."
+    )
+    reward: Literal["value", "expected"] = Field(
+        default="expected", description="Env reward: realised or expected value of the step."
+    )
+    eval_days: int = Field(
+        default=3, ge=0, le=100,
+        description="Days scored as % of the hindsight optimum at each point of the training curve.",
+    )
+
+
+class RLBanditPolicyConfig(_RLBase):
+    """An SB3 agent choosing ads in ``adsim/AdSelection-v0`` (one user per step, reward = click);
+    its action distribution (PPO/A2C: the categorical policy; DQN: greedy) is scored exactly."""
+
+    episode_length: int = Field(
+        default=100, ge=1, le=1_000_000, description="Users per episode (the curve's unit)."
+    )
+
+    @field_validator("algo")
+    @classmethod
+    def _discrete_algo(cls, v: str) -> str:
+        if v not in RL_DISCRETE_ALGOS:
+            raise ValueError(
+                f"{v!r} needs a continuous action; choosing an ad is discrete: use one of "
+                + ", ".join(RL_DISCRETE_ALGOS)
+            )
+        return v
 
 
 BidderPolicyConfig = Annotated[
@@ -302,14 +387,15 @@ BidderPolicyConfig = Annotated[
 
 
 class RLTrainConfig(StrictModel):
-    """How ``adsim train-rl`` trains an SB3 agent on ``adsim/BudgetBidding-v0`` for this scenario."""
+    """``bidding.rl`` (older scenarios): what ``adsim train-rl`` trains when the scenario declares
+    no ``type: rl`` candidate. Prefer an RL candidate with ``algo`` and ``steps``."""
 
     algo: Literal["ppo", "sac", "dqn"] = Field(default="ppo", description="SB3 algorithm.")
     total_timesteps: int = Field(
         default=20_000, ge=1, le=100_000_000, description="Environment steps (decision steps)."
     )
-    action_type: Literal["scale", "dual"] = Field(
-        default="scale", description="What the action sets: log bid scale or dual variable."
+    action_type: Literal["scale", "dual", "log_dual", "dual_step"] = Field(
+        default="dual_step", description="What the action sets (see RLPolicyConfig)."
     )
     max_scale: float = Field(
         default=16.0, gt=1.0, le=1e6, description="action_type scale: bid = value × max_scale^a."
@@ -359,7 +445,7 @@ PolicyConfig = Annotated[
     Union[
         UniformPolicyConfig, EpsilonGreedyPolicyConfig, SoftmaxPolicyConfig, ThompsonPolicyConfig,
         BetaThompsonPolicyConfig, LinUCBPolicyConfig, LinearThompsonPolicyConfig,
-        EnsembleThompsonPolicyConfig, OnlineGreedyPolicyConfig,
+        EnsembleThompsonPolicyConfig, OnlineGreedyPolicyConfig, RLBanditPolicyConfig,
     ],
     Field(discriminator="type"),
 ]

@@ -18,6 +18,7 @@ from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
     BiddingConfig,
     PolicyConfig,
+    RLBanditPolicyConfig,
     SoftmaxPolicyConfig,
     ThompsonPolicyConfig,
 )
@@ -111,6 +112,12 @@ class Scenario(StrictModel):
     @field_validator("logging_policy")
     @classmethod
     def _logger_needs_no_training(cls, v: Any) -> Any:
+        if isinstance(v, RLBanditPolicyConfig):
+            raise ValueError(
+                "type 'rl' is trained in the scenario's env by `adsim run`, after the log is"
+                " collected, so it cannot be the logging policy; use softmax, epsilon_greedy or"
+                " uniform"
+            )
         if isinstance(v, (ThompsonPolicyConfig, *LEARNING_POLICY_CONFIGS)):
             raise ValueError(
                 f"type {v.type!r} learns from a training log, which the logging policy does not"

@@ -24,7 +24,10 @@ from adsim.env.auction_world import AuctionWorld
 from adsim.env.world import World
 from adsim.policies.simple_bidders import ScaledBidder, make_bidder
 
-__all__ = ["AdSelectionEnv", "BudgetBiddingEnv", "register_envs", "ENV_IDS"]
+__all__ = [
+    "ACTION_TYPES", "AdSelectionEnv", "BidActionMap", "BudgetBiddingEnv", "ENV_IDS",
+    "PacingObservation", "register_envs",
+]
 
 ENV_IDS = ("adsim/AdSelection-v0", "adsim/BudgetBidding-v0")
 
@@ -75,7 +78,8 @@ class AdSelectionEnv(gym.Env):
     (1000 when made through ``gymnasium.make``) by the TimeLimit wrapper.
 
     ## Arguments
-    * ``world`` — a :class:`~adsim.config.WorldConfig` (or its dict); default the quickstart world.
+    * ``world`` — a :class:`~adsim.config.WorldConfig` (or its dict), or a built
+      :class:`~adsim.env.world.World`; default the quickstart world.
     * ``world_seed`` — seed of the world's structure (users, ads, click model); the traffic is
       seeded by ``reset(seed=...)``.
     * ``n_slots`` (default 1), ``examination`` — slate size and examination probabilities
@@ -97,7 +101,7 @@ class AdSelectionEnv(gym.Env):
 
     def __init__(
         self,
-        world: WorldConfig | dict[str, Any] | None = None,
+        world: WorldConfig | dict[str, Any] | World | None = None,
         world_seed: int = 0,
         n_slots: int = 1,
         examination: list[float] | None = None,
@@ -105,8 +109,10 @@ class AdSelectionEnv(gym.Env):
         super().__init__()
         from adsim.env.truth import PositionModel
 
-        cfg = _world_config(world)
-        self.world = World.from_config(cfg, np.random.default_rng(world_seed))
+        if isinstance(world, World):  # a scenario's own world (adsim run trains agents on it)
+            self.world = world
+        else:
+            self.world = World.from_config(_world_config(world), np.random.default_rng(world_seed))
         if not 1 <= n_slots <= self.world.n_actions:
             raise ValueError(f"n_slots must be in [1, n_ads={self.world.n_actions}], got {n_slots}")
         theta = examination if examination is not None else [0.7**k for k in range(n_slots)]
@@ -170,6 +176,114 @@ class AdSelectionEnv(gym.Env):
         info["chosen_expected_reward"] = expected
         return obs, reward, False, False, info
 
+ACTION_TYPES = ("scale", "dual", "log_dual", "dual_step")
+
+
+class BidActionMap:
+    """The BudgetBidding-v0 map from an action ``a`` in [−1, 1] to the step's dual variable λ
+    (bid = value / (1 + λ)); ``λ_prev`` is the previous step's λ (``dual_step`` only).
+
+    ============== ============================================================================
+    ``scale``      1 + λ = max_scale^(−a)                  (bid = value · max_scale^a)
+    ``dual``       λ = max_dual · (a + 1) / 2
+    ``log_dual``   1 + λ = (1 + max_dual)^((a + 1) / 2)    (λ on a log scale, 0 … max_dual)
+    ``dual_step``  1 + λ = clip((1 + λ_prev) · (1 + max_dual)^(max_step · a), 1, 1 + max_dual)
+                   — a multiplicative change of λ, as a mirror-descent pacing step makes
+    ============== ============================================================================
+    """
+
+    def __init__(self, action_type: str = "scale", max_scale: float = 4.0,
+                 max_dual: float = 10.0, max_step: float = 0.1) -> None:
+        if action_type not in ACTION_TYPES:
+            raise ValueError(f"action_type must be one of {', '.join(ACTION_TYPES)}, got {action_type!r}")
+        if max_scale <= 1 or max_dual <= 0 or not 0 < max_step <= 1:
+            raise ValueError("max_scale must be > 1, max_dual > 0 and max_step in (0, 1]")
+        self.action_type = action_type
+        self.max_scale, self.max_dual, self.max_step = float(max_scale), float(max_dual), float(max_step)
+
+    def __call__(self, a: float, lam_prev: float) -> float:
+        a = float(np.clip(a, -1.0, 1.0))
+        top = np.log1p(self.max_dual)
+        if self.action_type == "scale":
+            return float(self.max_scale ** (-a) - 1.0)
+        if self.action_type == "dual":
+            return self.max_dual * (a + 1.0) / 2.0
+        if self.action_type == "log_dual":
+            return float(np.expm1(top * (a + 1.0) / 2.0))
+        log1p = np.log1p(max(lam_prev, 0.0)) + top * self.max_step * a
+        return float(np.expm1(np.clip(log1p, 0.0, top)))
+
+
+class PacingObservation:
+    """The BudgetBidding-v0 observation of a campaign: its state plus a short memory of its own
+    recent outcomes and λ. The env and a trained :class:`~adsim.policies.rl.RLBidder` both
+    build it with this class, so the agent sees the same numbers in training and on the
+    leaderboard. Every entry lies in [0, 1]; ratios ``x ≥ 0`` enter as ``x / (1 + x)`` (0.5 means
+    "as planned"), λ-like quantities as ``log(1 + λ) / log(1 + max_dual)``.
+
+    === =========================================================================================
+    0   share of the day left, 1 − t/T
+    1   share of the budget left, B_left / B
+    2   expected share of the day's traffic still to come, S_left
+    3   pace: r / (1 + r), r = (B_left / B) / S_left (0.5 = on the ideal line, > 0.5 underspent)
+    4   last step's spend against its target ρ = B_left · s_t / S_left, as x / (1 + x)
+    5   last step's win rate (impressions / bids)
+    6   recent win rate (exponential average, weight ``memory`` on the newest step)
+    7   recent price as an implied dual: value / cost − 1 of the won impressions (average)
+    8   the λ the campaign bid with last step (λ₀ before the first)
+    === =========================================================================================
+    """
+
+    dim = 9
+
+    def __init__(self, max_dual: float = 10.0, lambda0: float = 1.0, memory: float = 0.3) -> None:
+        self.log_top = float(np.log1p(max_dual))
+        self.lambda0, self.memory = float(lambda0), float(memory)
+        self.reset()
+
+    def reset(self) -> None:
+        self.lam = self.lambda0
+        self._target = float("nan")
+        self._spend_ratio = 1.0
+        self._win = 0.0
+        self._win_avg: float | None = None
+        self._price_avg: float | None = None
+
+    def _dual(self, lam: float) -> float:
+        return float(np.log1p(max(lam, 0.0)) / self.log_top)
+
+    def observe(self, st: Any) -> np.ndarray:
+        """The observation at the start of a step (``st``: a :class:`BidderState`)."""
+        finite = bool(np.isfinite(st.budget)) and st.budget > 0
+        left = st.remaining / st.budget if finite else 1.0
+        to_come = max(1.0 - st.elapsed_share, 0.0)
+        pace = left / to_come if to_come > 1e-12 else (1.0 if left > 0 else 0.0)
+        share = st.traffic_share if st.step < st.n_steps else 0.0
+        self._target = st.remaining * share / to_come if finite and to_come > 1e-12 else float("nan")
+        price = self._lam_or(self._price_avg)
+        obs = np.array([
+            1.0 - st.time_frac, left, to_come, pace / (1.0 + pace),
+            self._spend_ratio / (1.0 + self._spend_ratio), self._win,
+            self._win if self._win_avg is None else self._win_avg, price, self._dual(self.lam),
+        ], dtype=np.float64)
+        return np.clip(obs, 0.0, 1.0).astype(np.float32)
+
+    def _lam_or(self, x: float | None) -> float:
+        return self._dual(self.lam) if x is None else x
+
+    def update(self, out: Any, lam: float) -> None:
+        """Remember the step's outcome (a :class:`BidOutcome`) and the λ it was bid with."""
+        self.lam = float(lam)
+        t = self._target
+        self._spend_ratio = out.cost / t if np.isfinite(t) and t > 0 else 1.0
+        self._win = out.impressions / out.bids if out.bids else 0.0
+        m = self.memory
+        self._win_avg = self._win if self._win_avg is None else (1 - m) * self._win_avg + m * self._win
+        if out.cost > 0:
+            p = self._dual(out.expected_value / out.cost - 1.0)
+            self._price_avg = p if self._price_avg is None else (1 - m) * self._price_avg + m * p
+
+
 
 def _default_budget_auction() -> AuctionConfig:
     return AuctionConfig(
@@ -188,26 +302,23 @@ class BudgetBiddingEnv(gym.Env):
     the agent (never past its budget) and reports the outcome.
 
     ## Action space
-    ``Box(-1, 1, (1,), float32)``, one number ``a`` mapped to the step's bids on value ``v``:
+    ``Box(-1, 1, (1,), float32)``, one number ``a`` that sets the step's dual variable λ; every
+    request of the step gets the bid ``v / (1 + λ)`` on its value ``v`` (:class:`BidActionMap`):
 
-    ==================== ======================================= ==============================
-    ``action_type``      bid                                     ``a = 0`` means
-    ==================== ======================================= ==============================
-    ``"scale"`` (default) ``v · max_scale^a`` (log scale)         truthful bidding
-    ``"dual"``            ``v / (1 + λ)``, ``λ = max_dual·(a+1)/2`` ``λ = max_dual / 2``
-    ==================== ======================================= ==============================
+    ===================== =============================================== =======================
+    ``action_type``       λ                                               ``a = 0`` means
+    ===================== =============================================== =======================
+    ``"scale"`` (default) ``1 + λ = max_scale^(−a)`` (bid v·max_scale^a)    truthful bidding
+    ``"dual"``            ``λ = max_dual·(a+1)/2``                        ``λ = max_dual / 2``
+    ``"log_dual"``        ``1 + λ = (1 + max_dual)^((a+1)/2)``            ``λ = √(1+max_dual)−1``
+    ``"dual_step"``       ``1 + λ ← (1 + λ)·(1 + max_dual)^(max_step·a)`` keep λ (λ₀ at reset)
+    ===================== =============================================== =======================
 
     ## Observation space
-    ``Box(0, 1, (6,), float32)``:
-
-    === ====================================================================================
-    0   share of the day left (1 at reset)
-    1   share of the budget left
-    2   expected share of the day's traffic still to come
-    3   last step's spend / budget
-    4   last step's win rate (impressions / bids)
-    5   last step's cost per unit of expected value, divided by 10 and clipped to [0, 1]
-    === ====================================================================================
+    ``Box(0, 1, (9,), float32)`` (:class:`PacingObservation`): share of the day left, of the
+    budget left and of the traffic to come (1, 1, 1 at reset); the pace (budget left over
+    traffic to come); the last step's spend against its target and its win rate; the recent win
+    rate and price (as an implied dual, value / cost − 1); and the λ of the last step.
 
     ## Rewards
     The value the campaign realised in the step: clicks × value per click + conversions landed
@@ -229,8 +340,10 @@ class BudgetBiddingEnv(gym.Env):
     * ``auction`` / ``world`` — configs (or dicts); default: one campaign, budget 50, 20k
       requests in 48 steps, second price against a log-normal market.
     * ``agent`` — index of the campaign the agent controls (others use their own bidders).
-    * ``action_type``, ``max_scale`` (default 4), ``max_dual`` (default 10), ``reward``,
-      ``hindsight``, ``world_seed``.
+    * ``action_type``, ``max_scale`` (default 4), ``max_dual`` (default 10), ``max_step``
+      (``dual_step``: largest change of log(1 + λ) per step as a share of log(1 + max_dual),
+      default 0.1), ``lambda0`` (λ before the first step, default 1), ``reward``, ``hindsight``,
+      ``world_seed``.
 
     ## Example
     >>> import gymnasium as gym
@@ -258,6 +371,8 @@ class BudgetBiddingEnv(gym.Env):
         reward: str = "value",
         hindsight: bool = False,
         world_seed: int = 0,
+        max_step: float = 0.1,
+        lambda0: float = 1.0,
     ) -> None:
         super().__init__()
         from adsim.config import load_scenario, parse_config
@@ -279,16 +394,15 @@ class BudgetBiddingEnv(gym.Env):
                 {"name": "env", "world": wcfg.model_dump(), "auction": acfg.model_dump()},
                 Scenario, source="env",
             )
-        if action_type not in ("scale", "dual"):
-            raise ValueError(f"action_type must be 'scale' or 'dual', got {action_type!r}")
+        self.actions = BidActionMap(action_type, max_scale, max_dual, max_step)
         if reward not in ("value", "expected"):
             raise ValueError(f"reward must be 'value' or 'expected', got {reward!r}")
         if not 0 <= agent < len(acfg.campaigns):
             raise ValueError(
                 f"agent must index a campaign in [0, {len(acfg.campaigns)}), got {agent}"
             )
-        if max_scale <= 1 or max_dual <= 0:
-            raise ValueError("max_scale must be > 1 and max_dual > 0")
+        if lambda0 < 0:
+            raise ValueError(f"lambda0 must be >= 0, got {lambda0}")
         self.agent, self.action_type, self.reward_type = agent, action_type, reward
         self.max_scale, self.max_dual, self.hindsight = float(max_scale), float(max_dual), hindsight
         ss = np.random.SeedSequence(world_seed).spawn(2)
@@ -303,39 +417,23 @@ class BudgetBiddingEnv(gym.Env):
         ]
         budget = float(self.auction.campaigns.budgets[agent])
         self._budget = budget if np.isfinite(budget) else np.inf
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(6,), dtype=np.float32)
+        self.observer = PacingObservation(max_dual, lambda0)
+        self.observation_space = spaces.Box(
+            0.0, 1.0, shape=(PacingObservation.dim,), dtype=np.float32
+        )
         self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         self._reports: list[Any] = []
         self._started = False
 
-    def _scale(self, a: float) -> float:
-        """Bid multiplier for action ``a`` in [-1, 1] (see the action table)."""
-        if self.action_type == "scale":
-            return float(self.max_scale**a)
-        lam = self.max_dual * (a + 1.0) / 2.0
-        return 1.0 / (1.0 + lam)
-
     def _obs(self) -> np.ndarray:
-        aw, c = self.auction, self.agent
-        st = aw.state(c)
-        budget_left = 1.0 if not np.isfinite(self._budget) else st.remaining / self._budget
-        last = st.last
-        spend = win = cpv = 0.0
-        if last is not None:
-            spend = last.cost / self._budget if np.isfinite(self._budget) else 0.0
-            win = last.impressions / last.bids if last.bids else 0.0
-            cpv = last.cost / last.expected_value / 10.0 if last.expected_value > 0 else 0.0
-        obs = np.array(
-            [1.0 - st.time_frac, budget_left, 1.0 - st.elapsed_share, spend, win, cpv],
-            dtype=np.float64,
-        )
-        return np.clip(obs, 0.0, 1.0).astype(np.float32)
+        return self.observer.observe(self.auction.state(self.agent))
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self.auction.reset(self.np_random, self.bidders)
+        self.observer.reset()
         self._reports = []
         self._started = True
         return self._obs(), {"step": 0, "budget": self._budget}
@@ -346,11 +444,13 @@ class BudgetBiddingEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (1,) or not np.isfinite(a[0]):
             raise ValueError(f"action must be one finite number in [-1, 1], got {action!r}")
-        self._agent_bidder.scale = self._scale(float(np.clip(a[0], -1.0, 1.0)))
+        lam = self.actions(float(a[0]), self.observer.lam)
+        self._agent_bidder.scale = 1.0 / (1.0 + lam)
         rep = self.auction.run_step(self.bidders)
         if self.hindsight:
             self._reports.append(rep)
         out = rep.outcomes[self.agent]
+        self.observer.update(out, lam)
         reward = out.value if self.reward_type == "value" else out.expected_value
         st = self.auction.state(self.agent)
         spent_out = np.isfinite(self._budget) and st.remaining <= 1e-9 * self._budget
@@ -359,7 +459,7 @@ class BudgetBiddingEnv(gym.Env):
             "step": self.auction.clock.step, "cost": out.cost, "impressions": out.impressions,
             "clicks": out.clicks, "conversions": out.conversions,
             "expected_value": out.expected_value, "spent": st.spent,
-            "bid_scale": self._agent_bidder.scale,
+            "bid_scale": self._agent_bidder.scale, "lambda": lam,
         }
         if terminated and self.hindsight:
             from adsim.env.oracle import hindsight_optimal

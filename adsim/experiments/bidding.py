@@ -221,26 +221,34 @@ def run_bidding(
     scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
     no_train: bool = False,
 ) -> BiddingRun:
-    """Run the ``bidding`` section of an auction scenario; write results to ``out_dir``."""
+    """Run the ``bidding`` section of an auction scenario; write results to ``out_dir``.
+
+    RL candidates are trained first (or loaded from the build cache; ``no_train``: a miss is a
+    :class:`ConfigError`), see :mod:`adsim.experiments.rl_train`."""
     from tqdm.auto import tqdm
 
     if scenario.auction is None or scenario.bidding is None:
         raise ConfigError("the scenario needs 'auction' and 'bidding' sections for a bidding run")
     bcfg = scenario.bidding
-    for cfg in bcfg.candidates:  # fail before simulating anything if a trained model is missing
-        if cfg.type == "rl":
-            from adsim.policies.rl import RLBidder
-
-            RLBidder.load(cfg.model)
     w_rng, a_rng = AuctionWorld.seed_streams(scenario.seed)
     world = scenario_world(scenario, w_rng, no_train=no_train, progress=progress)
+    candidates, agents = list(bcfg.candidates), {}
+    for i, cfg in enumerate(candidates):  # train / load RL agents before simulating anything
+        if cfg.type == "rl":
+            from adsim.experiments.rl_train import ensure_rl_bidder
+            from adsim.policies.rl import RLBidder
+
+            label = cfg.name or cfg.type
+            agents[label] = ensure_rl_bidder(scenario, cfg, no_train=no_train, progress=progress)
+            RLBidder.load(agents[label].path)  # a broken file fails here, not on day 3
+            candidates[i] = cfg.model_copy(update={"model": str(agents[label].path)})
     aw = AuctionWorld(world, scenario.auction, a_rng)
     dim = aw.world.spec.design_dim
     day_seeds = np.random.SeedSequence([scenario.seed, 1]).spawn(bcfg.n_seeds)
     days: dict[str, list[DayResult]] = {}
-    total = len(bcfg.candidates) * bcfg.n_seeds
+    total = len(candidates) * bcfg.n_seeds
     bar = tqdm(total=total, desc=scenario.name, disable=not progress, file=sys.stderr, leave=False)
-    for cfg in bcfg.candidates:
+    for cfg in candidates:
         name = cfg.name or cfg.type
         days[name] = []
         for s, ss in enumerate(day_seeds):
@@ -290,10 +298,13 @@ def run_bidding(
             title="Cumulative regret vs the hindsight allocation, per step "
                   f"({bcfg.confidence:.0%} band over {bcfg.n_seeds} days)",
         )
+        from adsim.experiments.rl_train import write_training_curves
+
+        rl_files = write_training_curves(agents, out)
         acfg = scenario.auction
         write_report(
             out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png"],
+            seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png", *(p.name for p in rl_files[1:])],
             sections=[("Regret against the hindsight optimum, step by step", regret_table,
                        ["regret_curves.png"])],
             facts={
@@ -309,7 +320,7 @@ def run_bidding(
         )
         run.files = [out / n for n in ("leaderboard.csv", "results.json", "spend.png",
                                        "lambda.png", "regret.png", "regret_curves.csv",
-                                       "regret_curves.png", "report.md")]
+                                       "regret_curves.png", "report.md")] + rl_files
     return run
 
 

@@ -76,14 +76,25 @@ def _online_value(
     return float(log.reward.mean()), float(log.reward.std(ddof=1) / np.sqrt(log.n_rounds))
 
 
+def _rl_candidates(scenario: Scenario, world: World, no_train: bool, progress: bool) -> dict:
+    """Train (or load from the build cache) the scenario's ``type: rl`` candidates."""
+    from adsim.experiments.rl_train import ensure_rl_bandit
+
+    return {
+        policy_label(cfg): ensure_rl_bandit(scenario, world, cfg, no_train=no_train, progress=progress)
+        for cfg in scenario.candidates if cfg.type == "rl"
+    }
+
+
 def run_scenario(
     scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True,
     no_train: bool = False,
 ) -> RunResult:
     """Run ``scenario``; write its result files to ``out_dir`` (if given).
 
-    A trained world the scenario names by its training config (``world.truth.train``) is
-    trained into the build cache on first use; ``no_train`` makes that a ConfigError instead.
+    A trained world the scenario names by its training config (``world.truth.train``) and RL
+    agents the build cache lacks are trained first, unless ``no_train``: then a miss is a
+    :class:`~adsim.errors.ConfigError`.
     """
     if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
         from adsim.experiments.bidding import run_bidding
@@ -116,6 +127,7 @@ def run_scenario(
     ctx = Contexts.from_frame(log.context, world.spec)
     bar.update()
 
+    rl_agents = _rl_candidates(scenario, world, no_train, progress)
     bar.set_postfix_str("reward model")
     builder = PolicyBuilder(world, rng_policy, train_log=train_log)
     needs_q = any(make_estimator(e).needs_reward_model for e in ev.estimators)
@@ -126,7 +138,13 @@ def run_scenario(
     estimators = [make_estimator(e, confidence=ev.confidence, warn=False) for e in ev.estimators]
     results: list[PolicyResult] = []
     for cfg in [None, *candidates]:
-        policy = logger if cfg is None else builder.build(cfg)
+        if cfg is not None and cfg.type == "rl":
+            from adsim.policies.rl import RLBanditPolicy
+
+            policy = RLBanditPolicy.load(rl_agents[policy_label(cfg)].path)
+            policy.name = policy_label(cfg)
+        else:
+            policy = logger if cfg is None else builder.build(cfg)
         bar.set_postfix_str(policy.name)
         pi = policy.action_dist(ctx)
         res = PolicyResult(policy.name, policy_value(world, policy))
@@ -192,4 +210,8 @@ def run_scenario(
         run.files = [out / n for n in
                      ("leaderboard.csv", "results.json", "log.parquet", "estimates.png", "report.md")]
         run.files += online_files
+        if rl_agents:
+            from adsim.experiments.rl_train import write_training_curves
+
+            run.files += write_training_curves(rl_agents, out)
     return run
