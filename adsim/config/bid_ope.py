@@ -121,7 +121,7 @@ class BidBudgetConfig(StrictModel):
 
     budget: float = Field(gt=0.0, description="Daily budget of the campaign.")
     lambdas: list[float] = Field(
-        default_factory=lambda: [round(0.1 * k, 1) for k in range(0, 61)], min_length=2,
+        default_factory=lambda: [round(0.1 * k, 1) for k in range(0, 41)], min_length=2,
         description="λ grid of the value and spend curves (ascending, >= 0).",
     )
     estimator: Literal["dm", "ips", "snips", "dr"] = Field(

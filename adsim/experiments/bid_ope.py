@@ -249,12 +249,11 @@ def pace_budget(ope: BidOPE, budget: float, lambdas: list[float], estimator: str
     if not n_day:
         raise ConfigError("budget pacing needs the log's requests per day (simulated logs carry it)")
     ev = ope.log.col("expected_value")
-    name = ope._name(estimator)
     rows = []
     for lam in lambdas:
-        res = ope.evaluate(bids=ev / (1.0 + lam), outcomes=["value", "spend"], name=f"λ={lam}")
-        rows.append({"lambda": lam, "value": res.get("value", name).value * n_day,
-                     "spend": res.get("spend", name).value * n_day})
+        b = ev / (1.0 + lam)
+        rows.append({"lambda": lam, "value": ope.estimate(b, "value", estimator).value * n_day,
+                     "spend": ope.estimate(b, "spend", estimator).value * n_day})
     curve = pd.DataFrame(rows)
     # spend falls with λ: monotone (non-increasing) envelope of the estimates
     env = np.minimum.accumulate(curve["spend"].to_numpy())
@@ -268,8 +267,8 @@ def pace_budget(ope: BidOPE, budget: float, lambdas: list[float], estimator: str
         k = int(np.argmax(env <= budget))  # first grid point under the budget
         x0, x1, y0, y1 = lam_grid[k - 1], lam_grid[k], env[k - 1], env[k]
         lam_hat = float(x0 + (y0 - budget) * (x1 - x0) / (y0 - y1)) if y0 > y1 else float(x1)
-    res = ope.evaluate(bids=ev / (1.0 + lam_hat), outcomes=["value", "spend"], name="paced")
-    v, s = res.get("value", name), res.get("spend", name)
+    v = ope.estimate(ev / (1.0 + lam_hat), "value", estimator)
+    s = ope.estimate(ev / (1.0 + lam_hat), "spend", estimator)
     return PacingResult(curve, lam_hat, v.value * n_day, s.value * n_day,
                         (v.ci_low * n_day, v.ci_high * n_day), (s.ci_low * n_day, s.ci_high * n_day),
                         budget)

@@ -115,20 +115,20 @@ def silverman_bandwidth(log_mult: np.ndarray) -> float:
 
 def plug_in_bandwidth(
     y: np.ndarray, t_target: np.ndarray, t_logged: np.ndarray, log_g0: np.ndarray,
-    curvature: np.ndarray, h_pilot: float, name: str = "gaussian",
+    curvature: float, h_pilot: float, name: str = "gaussian",
 ) -> float:
     """Kallus & Zhou's MSE-optimal bandwidth with plug-in estimates (module docstring).
 
     Args:
         y: outcomes; t_target, t_logged, log_g0: as in :func:`kernel_weights`.
-        curvature: ``(n,)`` ∂²μ̂(x_i, t)/∂t² at ``t*(x_i)`` from the direct model.
+        curvature: B̂₂, the mean of ∂²μ̂(x_i, t)/∂t² at ``t*(x_i)`` from the direct model.
         h_pilot: pilot bandwidth for V̂₂ (Silverman's).
     """
     r_k, kappa2 = KERNELS[name]
     n = y.shape[0]
     w = kernel_weights(t_target, t_logged, log_g0, h_pilot, name)
     v2 = float(np.mean(w * y * y * np.exp(-log_g0)))  # K_h Y² / g0²
-    b2 = float(np.mean(curvature))
+    b2 = float(curvature)
     lo, hi = 0.2 * h_pilot, 5.0 * h_pilot
     if not np.isfinite(v2) or v2 <= 0 or not np.isfinite(b2) or b2 == 0:
         return hi if v2 > 0 else h_pilot

@@ -189,24 +189,60 @@ class LogNormalLandscape:
                     f"landscape 'lognormal': segment {s} has only wins or only losses and no"
                     " revealed price: its price distribution is not identified"
                 )
-            data = stats.CensoredData(uncensored=lv[ex], left=lv[le], right=lv[ri])
-            # start from the moments of the bounds/observations (a good enough guess)
-            mu0 = float(lv[m].mean())
-            sd0 = float(max(lv[m].std(), 0.1))
-            mu, sd = stats.norm.fit(data, loc=mu0, scale=sd0)
-            self.mu_[s], self.sigma_[s] = float(mu), float(sd)
+            self.mu_[s], self.sigma_[s] = _censored_normal_mle(lv[ex], lv[le], lv[ri])
+        self._single = k == 1
         return self
+
+    def _params(self, seg: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+        if getattr(self, "_single", False):
+            return float(self.mu_[0]), float(self.sigma_[0])
+        return self.mu_[seg], self.sigma_[seg]
 
     def win_prob(self, b: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """Φ((log b − μ_s)/σ_s)."""
+        mu, sd = self._params(seg)
         with np.errstate(divide="ignore"):
-            return ndtr((np.log(b) - self.mu_[seg]) / self.sigma_[seg])
+            return ndtr((np.log(b) - mu) / sd)
 
     def payment(self, b: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """e^{μ+σ²/2} Φ((log b − μ − σ²)/σ)."""
-        mu, sd = self.mu_[seg], self.sigma_[seg]
+        mu, sd = self._params(seg)
         with np.errstate(divide="ignore"):
             return np.exp(mu + 0.5 * sd**2) * ndtr((np.log(b) - mu - sd**2) / sd)
+
+
+def _censored_normal_mle(
+    exact: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> tuple[float, float]:
+    """MLE of N(μ, σ²) from exact values, left-censored (X <= c) and right-censored (X > c)
+    bounds; L-BFGS on (μ, log σ) with the analytic score (inverse Mills ratios)::
+
+        −ℓ = Σ_exact [log σ + z²/2] − Σ_left log Φ(z) − Σ_right log Φ(−z),  z = (x − μ)/σ
+    """
+    from scipy.optimize import minimize
+    from scipy.special import log_ndtr
+
+    allx = np.concatenate([exact, left, right])
+    theta0 = np.array([float(allx.mean()), float(np.log(max(allx.std(), 0.05)))])
+
+    def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        mu, ls = theta
+        sd = np.exp(ls)
+        ze, zl, zr = (exact - mu) / sd, (left - mu) / sd, (right - mu) / sd
+        lcl, lcr = log_ndtr(zl), log_ndtr(-zr)
+        f = exact.size * ls + 0.5 * float(ze @ ze) - float(lcl.sum()) - float(lcr.sum())
+        # d/dz log Φ(z) = φ(z)/Φ(z) = exp(log φ − log Φ)
+        ml = np.exp(-0.5 * zl * zl - 0.5 * np.log(2 * np.pi) - lcl)
+        mr = np.exp(-0.5 * zr * zr - 0.5 * np.log(2 * np.pi) - lcr)
+        # ∂/∂μ: z depends on μ by −1/σ; ∂/∂log σ: by −z
+        g_mu = (-float(ze.sum()) + float(ml.sum()) - float(mr.sum())) / sd
+        g_ls = exact.size - float(ze @ ze) + float(ml @ zl) - float(mr @ zr)
+        return f, np.array([g_mu, g_ls])
+
+    res = minimize(nll, theta0, jac=True, method="L-BFGS-B")
+    if not np.all(np.isfinite(res.x)):
+        raise DataError("landscape 'lognormal': the censored fit did not converge")
+    return float(res.x[0]), float(np.exp(res.x[1]))
 
 
 Landscape = KaplanMeierLandscape | LogNormalLandscape

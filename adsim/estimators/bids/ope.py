@@ -180,6 +180,7 @@ class BidOPE:
         self.n_bootstrap, self.bootstrap_scheme = n_bootstrap, bootstrap_scheme
         self.random_state, self.warn = random_state, warn
         self.bid = log.col("bid")
+        self._q_logged: dict[str, np.ndarray] = {}
         self.base = log.col("base_bid")
         self.won = log.col("won")
         self.landscape_, self.seg_ = fit_landscape(
@@ -216,12 +217,28 @@ class BidOPE:
             return win * self.alpha_[outcome] * self.scale_[outcome]
         raise DataError(f"unknown outcome {outcome!r}; choose from {OUTCOMES}")
 
-    def _curvature(self, outcome: str, t_star: np.ndarray, delta: float = 0.05) -> np.ndarray:
-        """∂²q̂(x, e^t)/∂t² at t* by central differences (finite rows only)."""
-        ok = np.isfinite(t_star)
-        t = np.where(ok, t_star, 0.0)
-        q = [self.q_hat(outcome, np.exp(t + d)) for d in (-delta, 0.0, delta)]
-        return np.where(ok, (q[0] - 2 * q[1] + q[2]) / delta**2, 0.0)
+    def _curvature(self, outcome: str, t_star: np.ndarray, delta: float = 0.05,
+                   max_rows: int = 20_000) -> float:
+        """Mean of ∂²q̂(x, e^t)/∂t² at t* by central differences, over an evenly spaced subset
+        of at most ``max_rows`` rows (rows without a bid count as 0)."""
+        n = t_star.shape[0]
+        idx = np.arange(0, n, max(1, n // max_rows))
+        ok = np.isfinite(t_star[idx])
+        t = np.where(ok, t_star[idx], 0.0)
+        q = [self._q_rows(outcome, np.exp(t + d), idx) for d in (-delta, 0.0, delta)]
+        return float(np.mean(np.where(ok, (q[0] - 2 * q[1] + q[2]) / delta**2, 0.0)))
+
+    def _q_rows(self, outcome: str, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """q̂_Y(x_i, b) for the rows ``idx`` only."""
+        seg = self.seg_[idx]
+        win = self.landscape_.win_prob(b, seg)
+        if outcome == "wins":
+            return win
+        if outcome == "spend":
+            if self.log.mechanism == "second_price":
+                return self.landscape_.payment(b, seg)
+            return b * win
+        return win * self.alpha_[outcome] * self.scale_[outcome][idx]
 
     # ---------------------------------------------------------------------------- weights
     def _weights(self, b: np.ndarray, outcome: str) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -260,7 +277,9 @@ class BidOPE:
         if est == "snips":
             return Components(np.zeros_like(y), w * y, w)
         if est == "dr":
-            return Components(self.q_hat(outcome, b) + w * (y - self.q_hat(outcome, self.bid)))
+            if outcome not in self._q_logged:
+                self._q_logged[outcome] = self.q_hat(outcome, self.bid)
+            return Components(self.q_hat(outcome, b) + w * (y - self._q_logged[outcome]))
         raise DataError(f"unknown bid estimator {est!r}")
 
     def _estimate(self, name: str, comp: Components, details: dict[str, Any]) -> Estimate:
@@ -281,6 +300,13 @@ class BidOPE:
         else:
             lo, hi = bernstein_interval(psi, self.confidence)
         return Estimate(name, value, se, lo, hi, n, self.confidence, self.interval, None, details)
+
+    def estimate(self, bids: np.ndarray, outcome: str, estimator: str) -> Estimate:
+        """One outcome by one estimator for given target bids (no diagnostics, no warning)."""
+        b = np.asarray(bids, dtype=np.float64)
+        w, _, h = self._weights(b, outcome)
+        return self._estimate(self._name(estimator), self.components(estimator, outcome, b, w),
+                              {"bandwidth": h})
 
     def evaluate(
         self, target: Any = None, bids: np.ndarray | None = None,
