@@ -183,9 +183,8 @@ class BidOPE:
         self._q_logged: dict[str, np.ndarray] = {}
         self.base = log.col("base_bid")
         self.won = log.col("won")
-        self.landscape_, self.seg_ = fit_landscape(
-            self.bid, self.won, log.col("min_bid"), landscape, log.frame, segment_by
-        )
+        self._landscape_args = (landscape, segment_by)
+        self._landscape: Any = None
         ev = log.col("expected_value")
         ctr = log.col("ctr") if "ctr" in log.frame.columns else ev
         self.scale_ = {"value": ev, "clicks": ctr, "conversions": ctr}
@@ -201,6 +200,30 @@ class BidOPE:
             self.log_g0 = log.log_density
 
     # ----------------------------------------------------------------------- direct model
+    def _fit(self) -> None:
+        if self._landscape is None:
+            model, segment_by = self._landscape_args
+            self._landscape, self._seg = fit_landscape(
+                self.bid, self.won, self.log.col("min_bid"), model, self.log.frame, segment_by
+            )
+
+    @property
+    def landscape_(self) -> Any:
+        """The censored landscape (fitted on first use: IPS/SNIPS on grid logs never need it)."""
+        self._fit()
+        return self._landscape
+
+    @landscape_.setter
+    def landscape_(self, value: Any) -> None:
+        self._landscape = value
+        if getattr(self, "_seg", None) is None:
+            self._seg = np.zeros(self.log.n_rounds, np.int64)
+
+    @property
+    def seg_(self) -> np.ndarray:
+        self._fit()
+        return self._seg
+
     def q_hat(self, outcome: str, b: np.ndarray) -> np.ndarray:
         """q̂_Y(x_i, b_i) for every logged row (``b = 0``: no bid, 0)."""
         b = np.asarray(b, dtype=np.float64)
