@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--scenario", default="scenarios/bid_ope_validation.yaml")
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0, help="Seeds first-seed .. first-seed + seeds − 1.")
     ap.add_argument("--out", default="runs/bid_ope_headline")
     args = ap.parse_args()
     scn = load_scenario(args.scenario)
@@ -34,7 +35,8 @@ def main() -> None:
     val = scn.bid_ope.validation.model_copy(update={"sample_sizes": [n], "sigmas": []})
     scn = scn.model_copy(update={"bid_ope": scn.bid_ope.model_copy(update={"validation": val})})
     t0 = time.perf_counter()
-    res = run_bid_validation(scn, n_seeds=args.seeds, n_jobs=args.jobs, progress=True)
+    res = run_bid_validation(scn, n_seeds=args.seeds, n_jobs=args.jobs, progress=True,
+                             first_seed=args.first_seed)
     res.write(args.out)
     print(res.table())
     print(f"\n{args.seeds} seeds in {time.perf_counter() - t0:.0f} s; wrote {args.out}/")

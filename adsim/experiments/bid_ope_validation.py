@@ -293,12 +293,15 @@ def _png(fig: Any, plt: Any) -> bytes:
 
 
 def run_bid_validation(
-    scn: Scenario, n_seeds: int | None = None, n_jobs: int = 1, progress: bool = False
+    scn: Scenario, n_seeds: int | None = None, n_jobs: int = 1, progress: bool = False,
+    first_seed: int = 0,
 ) -> BidValidationResult:
-    """Run the bid-OPE validation of a scenario (module docstring)."""
+    """Run the bid-OPE validation of a scenario (module docstring) on seeds ``first_seed ..
+    first_seed + n_seeds − 1`` (disjoint ranges are independent replications)."""
     cfg = _cfg(scn)
     _setup(scn)  # fail early (exact truth needs a single campaign vs a log-normal market)
-    seeds = range(cfg.validation.n_seeds if n_seeds is None else n_seeds)
+    n = cfg.validation.n_seeds if n_seeds is None else n_seeds
+    seeds = range(first_seed, first_seed + n)
     jobs = [(scn, s) for s in seeds]
     results: list[tuple[list[dict], dict | None]] = []
     from tqdm.auto import tqdm
