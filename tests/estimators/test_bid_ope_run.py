@@ -153,3 +153,22 @@ def test_acceptance_figures_over_200_seeds(tmp_path) -> None:  # noqa: ANN001
     err = res.budget["rel_err_value"]
     assert abs(err.mean()) <= 0.01
     assert float(np.sqrt(np.mean(err**2))) <= 0.03
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["bid_ope"].update(campaign="nobody"), "campaign 'nobody' is not a campaign"),
+    (lambda d: d["auction"].update(mechanism="gsp", n_slots=2), "one-slot second_price or first_price"),
+    (lambda d: d["bid_ope"]["logger"].update(exploration={"type": "lognormal", "sigma": 0}),
+     "must be > 0"),
+    (lambda d: d["bid_ope"]["logger"].update(
+        exploration={"type": "grid", "multipliers": [1, 1], "probs": [0.5, 0.5]}), "distinct"),
+    (lambda d: d["bid_ope"]["budget"].update(lambdas=[1.0, 0.5]), "strictly ascending"),
+])
+def test_bid_ope_config_errors(tmp_path, edit, message) -> None:  # noqa: ANN001
+    from adsim.errors import ConfigError
+
+    data = _small(tmp_path).model_dump(mode="json", by_alias=True, exclude_none=True)
+    edit(data)
+    with pytest.raises(ConfigError, match="bid_ope|auction") as err:
+        parse_config(data, Scenario, source="scn.yaml")
+    assert message in str(err.value)

@@ -94,7 +94,14 @@ def target_bids(target: Any, log: BidLog, contexts: Any = None) -> np.ndarray:
     req = BidRequests(contexts, values, ctr, np.ones(n, bool), time)
     state = BidderState(step=0, n_steps=1, budget=float("inf"), spent=0.0, traffic_share=1.0,
                         elapsed_share=0.0)
-    b = np.asarray(target.bid(req, state), dtype=np.float64)
+    label = getattr(target, "name", type(target).__name__)
+    try:
+        b = np.asarray(target.bid(req, state), dtype=np.float64)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise DataError(
+            f"target {label!r} could not bid on the log's requests ({type(exc).__name__}: {exc});"
+            " targets that read user features need the log's context columns and feature spec"
+        ) from None
     if b.shape != (n,):
         raise DataError(f"target {getattr(target, 'name', target)!r} returned bids of shape {b.shape}; expected ({n},)")
     bad = np.flatnonzero(~np.isfinite(b) | (b < 0))
