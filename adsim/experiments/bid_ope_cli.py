@@ -47,11 +47,8 @@ def parse_exploration(text: str | None) -> dict[str, Any] | None:
 
 def load_targets(path: Path) -> list[Any]:
     """Target configs from a YAML file (one target, or a list under ``targets:``)."""
-    from pydantic import TypeAdapter
-
-    from adsim.config.base import load_yaml_mapping, parse_config
+    from adsim.config.base import StrictModel, load_yaml_mapping, parse_config
     from adsim.config.bid_ope import BidTargetConfig
-    from adsim.config.base import StrictModel
 
     data = load_yaml_mapping(path)
 
@@ -60,7 +57,6 @@ def load_targets(path: Path) -> list[Any]:
 
     if "targets" not in data:
         data = {"targets": [data]}
-    TypeAdapter(BidTargetConfig)  # schema built once (fails loudly on a broken union)
     return parse_config(data, _Targets, source=str(path)).targets
 
 

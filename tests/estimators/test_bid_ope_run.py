@@ -14,7 +14,6 @@ from adsim.cli import main
 from adsim.config import load_scenario, parse_config
 from adsim.config.scenario import Scenario
 from adsim.env.auction_world import AuctionWorld
-from adsim.estimators.bids.log import read_bid_log
 from adsim.estimators.bids.ope import BidOPE
 from adsim.experiments.bid_ope import exact_outcomes, log_day, make_target
 
