@@ -68,6 +68,11 @@ def test_grid_ips_snips_dr_by_hand() -> None:
     assert dr.get("value", "dm").value == pytest.approx(np.mean(q_t))
     assert dr.get("spend", "dr").value == pytest.approx(
         np.mean(v**2 / 8 + w * (spend - b_log**2 / 8)))
+    # overlap: Kish ESS (Σw)²/Σw² = (8/3)²/(32/9) = 2, max weight 4/3 (half of Σw)
+    assert res.overlap.ess == pytest.approx(2.0)
+    assert res.overlap.max_weight == pytest.approx(4 / 3)
+    assert res.overlap.max_weight_share == pytest.approx(0.5)
+    assert res.overlap.unsupported_share == 0.0
     # CLT interval of IPS: mean ± z sd(ψ)/√n
     e = res.get("value", "ips")
     assert e.std_err == pytest.approx(np.std(w * y, ddof=1) / 2)
@@ -278,3 +283,16 @@ def test_read_bid_log_round_trip_and_missing_metadata(tmp_path) -> None:  # noqa
         read_bid_log(tmp_path / "log.csv", mechanism="second_price")
     ok = read_bid_log(tmp_path / "log.csv", mechanism="second_price", exploration=dict(LN))
     assert ok.n_rounds == 20
+
+
+def test_bootstrap_interval_agrees_with_clt_on_a_large_log() -> None:
+    rng = np.random.default_rng(2)
+    log = _sim_grid_log(5000, rng, np.array([0.6, 0.8, 1.0]), np.array([0.2, 0.3, 0.5]))
+    b = 0.8 * log.col("expected_value")
+    clt = BidOPE(log, ["snips"], warn=False).estimate(b, "value", "snips")
+    boot = BidOPE(log, ["snips"], interval="bootstrap", n_bootstrap=400, warn=False,
+                  random_state=1).estimate(b, "value", "snips")
+    assert boot.value == clt.value
+    assert boot.ci_low < clt.value < boot.ci_high
+    width_ratio = (boot.ci_high - boot.ci_low) / (clt.ci_high - clt.ci_low)
+    assert 0.8 < width_ratio < 1.25
