@@ -56,26 +56,26 @@ def ope_command(
     confidence: float, interval: str, n_bootstrap: int, bootstrap_scheme: str, folds: int,
     seed: int,
 ) -> None:
-    """Estimate what TARGET would have earned on LOG, with intervals and overlap diagnostics.
+    """Estimate what TARGET would have earned on LOG, with intervals and overlap diagnostics."""
+    from adsim.estimators.bids.log import is_bid_log
 
-    A bid log (columns bid, base_bid, propensity, won) goes to bid-rule OPE: TARGET is then a
-    YAML file of target bid rules (see ``adsim ope-bids --help`` for its extra options)."""
+    if is_bid_log(log_path):  # an auction exploration log: bid-rule OPE (adsim ope-bids)
+        from adsim.experiments.bid_ope_cli import echo_bids, run_ope_bids
+
+        _check_common(confidence, n_bootstrap, folds, seed)
+        echo_bids(run_ope_bids(
+            log_path, Path(target), out_dir,
+            estimators=None if estimators == _DEFAULT else [e.strip() for e in estimators.split(",") if e.strip()],
+            confidence=confidence, interval=interval, n_bootstrap=n_bootstrap,
+            bootstrap_scheme=bootstrap_scheme, seed=seed,
+        ), out_dir)
+        return
     import warnings
 
     from adsim.estimators.api import run_ope
-    from adsim.estimators.bids.log import is_bid_log
     from adsim.estimators.diagnostics import OverlapWarning
 
     _check_common(confidence, n_bootstrap, folds, seed)
-    if is_bid_log(log_path):  # auction exploration log → bid-rule OPE
-        from adsim.experiments.bid_ope_cli import echo_bids, run_ope_bids
-
-        names = None if estimators == _DEFAULT else [e.strip() for e in estimators.split(",") if e.strip()]
-        echo_bids(run_ope_bids(
-            log_path, Path(target), out_dir, estimators=names, confidence=confidence,
-            interval=interval, n_bootstrap=n_bootstrap, bootstrap_scheme=bootstrap_scheme, seed=seed,
-        ), out_dir)
-        return
     names = [e.strip() for e in estimators.split(",") if e.strip()]
     tgt: object = target
     if ".yaml:" in target or ".yml:" in target:
