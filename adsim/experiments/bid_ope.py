@@ -115,9 +115,12 @@ class DayLog:
 
 def log_day(
     scn: Scenario, aw: AuctionWorld, seed: int | np.random.SeedSequence,
-    sigma: float | None = None, with_context: bool = False,
+    sigma: float | None = None, with_context: bool = True,
 ) -> DayLog:
-    """Simulate one day with the exploring logger; see the module docstring."""
+    """Simulate one day with the exploring logger; see the module docstring.
+
+    ``with_context`` adds the users' feature columns (``user_id``, ``x0``…, sparse fields) to
+    the log, so ``segment_by`` and targets that read features can use them."""
     cfg = _cfg(scn)
     c = agent_index(scn)
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence([scn.seed, 15, seed])

@@ -59,6 +59,11 @@ def test_logged_day_estimates_agree_with_exact_truth(tmp_path, mechanism, reveal
     target = make_target(scn.bid_ope.targets[1], scn, aw.world.spec.design_dim)  # shaded 0.8
     truth = exact_outcomes(scn, aw, target)
     res = BidOPE(log, warn=False).evaluate(target)
+    # a segmented Kaplan–Meier landscape (one per device) also recovers the truth's win rate
+    if mechanism == "second_price" and exploration is None:
+        seg = BidOPE(log, ["dm"], landscape="km", segment_by=["device"], warn=False)
+        wins = seg.evaluate(target, outcomes=["wins"]).get("wins", "dm")
+        assert abs(wins.value - truth["wins"]) < 0.01
     for e, y in zip(res.estimates, res.outcomes):
         if e.estimator == "dm":
             continue
