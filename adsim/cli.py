@@ -45,6 +45,7 @@ def _register() -> dict[str, str]:
     return {
         "ope": "adsim.estimators.cli:ope_command",
         "ope-validate": "adsim.estimators.cli:ope_validate_command",
+        "ope-bids": "adsim.experiments.bid_ope_cli:ope_bids_command",
         "prepare-data": "adsim.models.cli:prepare_data_command",
         "train": "adsim.models.cli:train_command",
         "calibrate": "adsim.models.cli:calibrate_command",

@@ -14,6 +14,7 @@ from pydantic import (
 
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
 from adsim.config.base import StrictModel, load_config, unique_candidate_names
+from adsim.config.bid_ope import BidOPEConfig
 from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
     BiddingConfig,
@@ -108,6 +109,10 @@ class Scenario(StrictModel):
     bidding: BiddingConfig | None = Field(
         default=None, description="Bidding leaderboard and RL training (needs 'auction')."
     )
+    bid_ope: BidOPEConfig | None = Field(
+        default=None,
+        description="Off-policy evaluation of bid rules from an exploring logger (needs 'auction').",
+    )
 
     @field_validator("logging_policy")
     @classmethod
@@ -154,6 +159,16 @@ class Scenario(StrictModel):
         names = [c.name for c in auction.campaigns]
         if v.agent is not None and v.agent not in names:
             raise ValueError(f"agent {v.agent!r} is not a campaign; campaigns are {names}")
+        return v
+
+    @field_validator("bid_ope")
+    @classmethod
+    def _bid_ope_needs_auction(cls, v: BidOPEConfig | None, info: ValidationInfo) -> Any:
+        if v is None or "auction" not in info.data:
+            return v
+        from adsim.config.bid_ope import check_bid_ope_against_auction
+
+        check_bid_ope_against_auction(v, info.data["auction"])
         return v
 
     @field_validator("candidates")

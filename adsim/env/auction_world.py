@@ -83,6 +83,8 @@ class StepReport:
     outcomes: list[BidOutcome]
     hindsight_values: list[np.ndarray] = field(default_factory=list)
     hindsight_costs: list[np.ndarray] = field(default_factory=list)
+    requests: dict[str, object] | None = None
+    """Per-request arrays of the step (``record_requests=True``; see :meth:`AuctionWorld.run_step`)."""
 
 
 class AuctionWorld:
@@ -93,6 +95,12 @@ class AuctionWorld:
         cfg: the auction section of a scenario.
         rng: generator for the static parts (competitors' values, conversion model).
         record_hindsight: keep per-request slot values/costs for the hindsight oracle.
+        record_requests: keep per-request arrays in :attr:`StepReport.requests` (for auction
+            logs): ``contexts``, ``time``, ``values``, ``ctr``, ``cvr``, ``eligible``, ``bids``,
+            ``slot``, ``price``, ``clicks``, ``conversions`` (``(n, C)`` per campaign) and
+            ``min_bid`` — the lowest bid with which each campaign would have been shown, given
+            everyone else's bids as the auction saw them (rank-score threshold of the last slot,
+            reserve included, over the campaign's rank weight; ``inf`` if ineligible).
     """
 
     def __init__(
@@ -101,10 +109,12 @@ class AuctionWorld:
         cfg: AuctionConfig,
         rng: np.random.Generator,
         record_hindsight: bool = True,
+        record_requests: bool = False,
     ) -> None:
         self.world = world
         self.cfg = cfg
         self.record_hindsight = record_hindsight
+        self.record_requests = record_requests
         self.campaigns = CampaignSet.from_config(cfg.campaigns, world.spec)
         self.position = PositionModel(np.array(cfg.examination_probs()))
         self.theta = self.position.examination
@@ -288,6 +298,7 @@ class AuctionWorld:
         # conversions among clicks, with delays, on the simpy clock
         conv_now = np.zeros(n_c)
         conv_value_now = np.zeros(n_c)
+        conv = np.zeros((n, n_c), bool)
         if self.conversion is not None:
             conv = clicks & (rng.random((n, n_c)) < cvr)
             r_idx, c_idx = np.nonzero(conv)
@@ -319,6 +330,19 @@ class AuctionWorld:
         report = StepReport(step=k, n_requests=n, outcomes=outcomes)
         if self.record_hindsight:
             self._hindsight(report, eff_bids * all_w, reserve, ctr, vpc, eligible)
+        if self.record_requests:
+            scores = eff_bids * all_w
+            min_bid = np.empty((n, n_c))
+            for c in range(n_c):
+                others = np.delete(scores, c, axis=1)
+                thr = slot_costs(others, reserve, "gsp", self.theta)[:, -1]  # o'_(S)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    min_bid[:, c] = np.where(weights[:, c] > 0, thr / weights[:, c], np.inf)
+            report.requests = {
+                "contexts": ctx, "time": times, "values": values, "ctr": ctr, "cvr": cvr,
+                "eligible": eligible, "bids": bids, "slot": slot, "price": price,
+                "clicks": clicks, "conversions": conv, "min_bid": min_bid,
+            }
         return report
 
     def _hindsight(

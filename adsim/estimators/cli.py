@@ -77,6 +77,19 @@ def ope_command(
     seed: int,
 ) -> None:
     """Estimate what TARGET would have earned on LOG, with intervals and overlap diagnostics."""
+    from adsim.estimators.bids.log import is_bid_log
+
+    if is_bid_log(log_path):  # an auction exploration log: bid-rule OPE (adsim ope-bids)
+        from adsim.experiments.bid_ope_cli import echo_bids, run_ope_bids
+
+        _check_common(confidence, n_bootstrap, folds, seed)
+        echo_bids(run_ope_bids(
+            log_path, Path(target), out_dir,
+            estimators=None if estimators == _DEFAULT else [e.strip() for e in estimators.split(",") if e.strip()],
+            confidence=confidence, interval=interval, n_bootstrap=n_bootstrap,
+            bootstrap_scheme=bootstrap_scheme, seed=seed,
+        ), out_dir)
+        return
     import warnings
 
     from adsim.estimators.api import run_ope
@@ -143,6 +156,22 @@ def ope_validate_command(
         raise AdsimError(f"--seeds must be >= 2, got {seeds}")
     if jobs < 1:
         raise AdsimError(f"--jobs must be >= 1, got {jobs}")
+    from adsim.config.base import load_yaml_mapping
+
+    if "bid_ope" in load_yaml_mapping(scenario):  # an auction scenario validating bid OPE
+        from adsim.experiments.bid_ope_cli import run_bid_validate
+
+        if target_names or estimators or interval or bootstrap_scheme:
+            raise AdsimError(
+                "--targets/--estimators/--interval/--bootstrap-scheme apply to bandit validation;"
+                " for a bid_ope scenario edit its bid_ope section"
+            )
+        try:
+            sizes = [int(v) for v in sample_sizes.split(",")] if sample_sizes else None
+        except ValueError:
+            raise AdsimError(f"--sample-sizes must be comma-separated integers, got {sample_sizes!r}") from None
+        run_bid_validate(scenario, seeds, out_dir, jobs, sizes, quiet)
+        return
     cfg = load_validation(scenario)
     update: dict[str, object] = {}
     try:
