@@ -21,6 +21,9 @@ _LAZY = {
     "run_ope": "adsim.estimators.api",
     "BanditLog": "adsim.env.logs",
     "read_log": "adsim.env.logs",
+    "load_run_config": "adsim.models.config",
+    "train_run": "adsim.models.run",
+    "load_run": "adsim.models.checkpoint",
 }
 
 
