@@ -62,7 +62,8 @@ def plot_spend(days: Mapping[str, Sequence[DayResult]], ax: Any = None,
         mean, lo, hi = _mean_band([d.spend_curve for d in ds], confidence)
         t = np.arange(1, mean.size + 1) / mean.size
         ax.plot(t, mean, color=cmap[name], label=name, linewidth=1.6, zorder=4)
-        ax.fill_between(t, lo, hi, color=cmap[name], alpha=0.18, linewidth=0, zorder=3)
+        ax.fill_between(t, np.maximum(lo, 0.0), hi, color=cmap[name], alpha=0.18, linewidth=0,
+                        zorder=3)  # spend is never negative: the band is cut at 0
         ideals += [d.ideal_curve for d in ds]
     if t.size:
         draw_pacing_references(ax, t, np.mean([i[: t.size] for i in ideals], axis=0))
