@@ -29,8 +29,7 @@ KINDS = {
         "logging_policy": {"type": "softmax", "temperature": 1.0, "model": "noisy_truth"},
         "candidates": [{"type": "uniform"}, {"name": "eg", "type": "epsilon_greedy",
                                              "epsilon": 0.2, "model": "fitted"}],
-        "evaluation": {"n_rounds": 1500, "n_train_rounds": 1000,
-                       "estimators": ["dm", "ips", "dr"]},
+        "evaluation": {"n_rounds": 800, "n_train_rounds": 500, "estimators": ["ips", "dr"]},
     },
     "auction": {
         "name": "html_auction", "seed": 5, "world": {"n_users": 200, "n_ads": 6},
@@ -40,14 +39,14 @@ KINDS = {
             "campaigns": [{"name": "a", "budget": 3.0, "value_per_click": 2.0},
                           {"name": "b", "budget": 3.0, "value_per_click": 2.0,
                            "bidder": {"type": "constant_pacing"}}],
-            "traffic": {"n_requests": 1500, "n_steps": 8},
+            "traffic": {"n_requests": 800, "n_steps": 8},
         },
     },
     "bidding": {
         "name": "html_bidding", "seed": 4, "world": {"n_users": 200, "n_ads": 3, "n_dense": 3},
         "auction": {"market": {"type": "lognormal", "mu": -3.4, "sigma": 0.6},
                     "campaigns": [{"name": "a", "budget": 5.0}, {"name": "b", "budget": 4.0}],
-                    "traffic": {"n_requests": 1500, "n_steps": 8}},
+                    "traffic": {"n_requests": 800, "n_steps": 8}},
         "bidding": {"n_seeds": 2, "candidates": [{"type": "truthful"}, {"type": "dual_pacing"}]},
     },
 }
