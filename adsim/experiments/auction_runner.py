@@ -223,15 +223,19 @@ def plot_auction_day(
     pos = np.concatenate([ev[ev > 0], hv[np.isfinite(hv) & (hv > 0)]])
     if pos.size and pos.max() / pos.min() > 20:
         ax2.set_yscale("log")
+        ax2.set_ylim(pos.min() / 2, pos.max() * 8)  # headroom for the legend
         ax2.set_title("Value vs hindsight optimum (log scale)")
     else:
+        if pos.size:
+            ax2.set_ylim(0, pos.max() * 1.35)
         ax2.set_title("Value vs hindsight optimum")
     for xi, e, pct in zip(x, ev, campaigns["pct_of_optimal"].to_numpy(dtype=float)):
         if np.isfinite(pct) and e > 0:
             ax2.annotate(f"{pct:.0f}%", (xi - 0.2, e), ha="center", va="bottom", fontsize=7)
     ax2.set_xticks(x, campaigns["campaign"], rotation=15)
     ax2.set_ylabel("value")
-    ax2.legend(fontsize=7, title="% = share of the hindsight optimum", title_fontsize=7)
+    ax2.legend(fontsize=7, title="% = share of the hindsight optimum", title_fontsize=7,
+               loc="upper right")
     ax2.grid(axis="y", alpha=0.3)
     fig = figure_of(ax1)
     if title:
