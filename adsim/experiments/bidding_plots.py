@@ -38,14 +38,15 @@ def _mean_band(curves: Sequence[np.ndarray], confidence: float) -> tuple[np.ndar
 def draw_pacing_references(ax: Any, t: np.ndarray, ideal: np.ndarray | None) -> None:
     """The ideal pacing line (spend ∝ traffic) and the even pacing line (spend ∝ time).
 
-    The ideal line is drawn wide and pale underneath; the even line thin, dark and dash-dotted on
-    top, so neither hides the other when the traffic is flat and the two coincide.
+    The ideal line is drawn wide and pale at the bottom, the even line thin, dark and dash-dotted
+    above it, so neither hides the other when the traffic is flat and the two coincide; the
+    policies' curves (zorder 4) go on top of both.
     """
     if ideal is not None and np.isfinite(ideal).all():
         ax.plot(t, ideal, color="black", linewidth=4, alpha=0.25, zorder=2,
                 label="ideal pacing: budget × traffic share so far")
     ax.plot(t, np.arange(1, t.size + 1) / t.size, color="black", linewidth=1, linestyle="-.",
-            zorder=5, label="even pacing: budget × time share")
+            zorder=3, label="even pacing: budget × time share")
 
 
 def plot_spend(days: Mapping[str, Sequence[DayResult]], ax: Any = None,

@@ -1,5 +1,11 @@
-"""Plots of experiment results: plot functions take an optional ``ax`` and return the Figure
-(no pyplot, no backend change; save with :func:`adsim._figures.save_figure`)."""
+"""Plots of experiment results, and the figure helpers every adsim plot uses.
+
+Plot functions take an optional ``ax`` (or ``axes``) and return the Figure; they never call pyplot
+or ``matplotlib.use``. The helpers (from :mod:`adsim._figures`, re-exported here):
+:func:`new_figure` (a Figure and its axes, no pyplot), :func:`policy_colors` (one colour per
+policy for every figure of a run), :func:`save_figure` (PNG and SVG, atomically). The other
+plots: :mod:`adsim.experiments.bidding_plots`, :mod:`adsim.experiments.regret_plots`,
+:func:`adsim.experiments.auction_runner.plot_auction_day`."""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim._figures import _colors_for, figure_of, new_figure
+from adsim._figures import _colors_for, figure_of, new_figure, policy_colors, save_figure
 
-__all__ = ["plot_estimates"]
+__all__ = ["plot_estimates", "new_figure", "policy_colors", "save_figure"]
 
 
 def plot_estimates(board: pd.DataFrame, title: str = "", ax: Any = None,

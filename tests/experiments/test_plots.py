@@ -216,6 +216,8 @@ def test_even_pacing_is_drawn_above_the_ideal_line_and_every_reference_is_explai
     even = next(ln for ln in ax.lines if ln.get_label().startswith("even pacing"))
     np.testing.assert_allclose(ideal.get_ydata(), even.get_ydata())  # they coincide here ...
     assert even.get_zorder() > ideal.get_zorder()  # ... and the even line is on top
+    policy = next(ln for ln in ax.lines if ln.get_label() == "a")
+    assert policy.get_zorder() > even.get_zorder()  # the data above both references
     assert even.get_linestyle() != ideal.get_linestyle()
     assert even.get_linewidth() < ideal.get_linewidth()
     reg = plot_regret_curves(_days(["a", "b"])).axes[0]
