@@ -88,9 +88,11 @@ def main() -> None:
         curves = regret_curves(traces)
         board.to_csv(args.out / "regret.csv", index=False)
         curves.to_csv(args.out / "regret_curves.csv", index=False)
-        plot_regret_curves(curves, args.out / "regret.png",
-                           band_label=f"95% band over {args.seeds} seeds")
-        print(f"wrote {args.out}/regret.csv, regret_curves.csv, regret.png")
+        from adsim._figures import save_figure
+
+        save_figure(plot_regret_curves(curves, band_label=f"95% band over {args.seeds} seeds"),
+                    args.out / "regret")
+        print(f"wrote {args.out}/regret.csv, regret_curves.csv, regret.png, regret.svg")
     print(f"\nreproduce: PYTHONPATH=. python benchmarks/bandit_regret.py --rounds {args.rounds}"
           f" --seeds {args.seeds} --batch {args.batch} --world {args.world}"
           + (f" --delay {args.delay}" if args.delay else "")

@@ -76,9 +76,11 @@ def main() -> None:
     if args.plot is not None:
         from adsim.experiments.bidding_plots import plot_regret_horizons
 
-        plot_regret_horizons(h, {k: np.array(v) for k, v in regrets.items()}, args.plot,
-                             xlabel="horizon T (decision steps, 250 requests each)")
-        print(f"wrote {args.plot}")
+        from adsim._figures import save_figure
+
+        fig = plot_regret_horizons(h, {k: np.array(v) for k, v in regrets.items()},
+                                   xlabel="horizon T (decision steps, 250 requests each)")
+        print("wrote " + ", ".join(map(str, save_figure(fig, args.plot))))
 
     scn = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "budget_pacing.yaml")
     run = run_bidding(scn, progress=False)

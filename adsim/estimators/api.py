@@ -13,7 +13,6 @@ no partial output.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import warnings
@@ -109,17 +108,14 @@ class OPEResult:
 
     def plot_png(self) -> bytes:
         """A PNG of every estimate with its interval (rendered in memory)."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from adsim._figures import figure_bytes, new_figure
 
         names = [e.estimator + (" *" if _flagged(e) else "") for e in self.estimates]
         vals = np.array([e.value for e in self.estimates])
         lo = np.array([e.ci_low for e in self.estimates])
         hi = np.array([e.ci_high for e in self.estimates])
         y = np.arange(len(names))[::-1]
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
+        fig, ax = new_figure((7, 0.45 * len(names) + 1.5))
         ax.errorbar(vals, y, xerr=[vals - lo, hi - vals], fmt="o", capsize=4, color="C0")
         ax.set_yticks(y, names)
         conf = self.estimates[0].confidence if self.estimates else 0.95
@@ -132,10 +128,7 @@ class OPEResult:
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
+        return figure_bytes(fig)
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write ``estimates.csv``, ``report.json`` and ``estimates.png`` into ``out_dir``."""

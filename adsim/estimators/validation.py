@@ -24,7 +24,6 @@ Scenario file: ``scenarios/ope_validation.yaml`` (schema :class:`ValidationConfi
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import warnings
@@ -224,15 +223,12 @@ class ValidationResult:
 
     def plots_png(self) -> dict[str, bytes]:
         """``error_vs_n.png`` (relative RMSE vs n) and ``coverage.png`` (coverage at max n)."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from adsim._figures import figure_bytes, new_figure
 
         out: dict[str, bytes] = {}
         sm = self.summary
         targets = list(dict.fromkeys(sm["target"]))
-        fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
+        fig, axes = new_figure((4.2 * len(targets), 3.6), 1, len(targets), squeeze=False)
         for ax, t in zip(axes[0], targets):
             sub = sm[sm["target"] == t]
             for name, g in sub.groupby("estimator", sort=False):
@@ -245,12 +241,12 @@ class ValidationResult:
         axes[0][0].set_ylabel("relative RMSE vs exact value (%)")
         axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
-        out["error_vs_n.png"] = _png(fig, plt)
+        out["error_vs_n.png"] = figure_bytes(fig)
 
         n_max = sm["n_rounds"].max()
         top = sm[sm["n_rounds"] == n_max]
         ests = list(dict.fromkeys(top["estimator"]))
-        fig, ax = plt.subplots(figsize=(1.2 * len(ests) * len(targets) / 2 + 3, 3.8))
+        fig, ax = new_figure((1.2 * len(ests) * len(targets) / 2 + 3, 3.8))
         width = 0.8 / len(targets)
         x = np.arange(len(ests))
         for j, t in enumerate(targets):
@@ -264,7 +260,7 @@ class ValidationResult:
         ax.set_ylabel(f"interval coverage at n = {n_max:,} (%)")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        out["coverage.png"] = _png(fig, plt)
+        out["coverage.png"] = figure_bytes(fig)
         return out
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -289,13 +285,6 @@ class ValidationResult:
             write_with(out / name, lambda tmp, d=data: tmp.write_bytes(d))
             paths.append(out / name)
         return paths
-
-
-def _png(fig: object, plt: object) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[attr-defined]
-    return buf.getvalue()
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_json, write_text, write_with
+from adsim._io import write_json, write_text
 from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
 from adsim.policies.simple_bidders import make_bidder
 from adsim.experiments.world_models import scenario_world
 
-__all__ = ["AuctionRunResult", "run_auction_scenario"]
+__all__ = ["AuctionRunResult", "run_auction_scenario", "plot_auction_day"]
 
 _COLUMNS = [
     "campaign", "bidder", "budget", "spend", "impressions", "clicks", "conversions", "value",
@@ -155,48 +155,89 @@ def run_auction_scenario(
         write_json(out / "results.json", results)
         write_text(out / "campaigns.csv", campaigns.to_csv(index=False, float_format="%.10g"))
         write_text(out / "steps.csv", steps.to_csv(index=False, float_format="%.10g"))
-        _plot_day(campaigns, steps, ideal, out / "auction_day.png", scenario.name)
-        result.files = [out / n for n in
-                        ("results.json", "campaigns.csv", "steps.csv", "auction_day.png")]
+        from adsim._figures import save_figure
+        from adsim.experiments.html_report import finish_run_folder
+        from adsim.experiments.report import reproduce_command, write_report
+
+        figures = save_figure(plot_auction_day(campaigns, steps, ideal, scenario.name),
+                              out / "auction_day")
+        write_report(
+            out / "report.md", name=scenario.name, description=scenario.description,
+            seed=scenario.seed, table=result.table(), figures=["auction_day.png"],
+            facts={
+                "mechanism": cfg.mechanism, "ranking": cfg.ranking,
+                "requests / steps per day": f"{results['n_requests']} / {aw.n_steps}",
+                "campaigns (bidder)": ", ".join(f"{c.name} ({c.bidder.type})"
+                                                for c in cfg.campaigns),
+                "conversions censored at the end of the day": results["conversions_censored"],
+                "% of optimal": "expected value won / the hindsight-optimal value with the"
+                                " same budget on the same auctions",
+            },
+            command=reproduce_command(out, scenario.seed),
+        )
+        result.files = [out / n for n in ("results.json", "campaigns.csv", "steps.csv",
+                                          "report.md")] + figures
+        result.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
     return result
 
 
-def _plot_day(
-    campaigns: pd.DataFrame, steps: pd.DataFrame, ideal: np.ndarray, path: Path, title: str
-) -> None:
-    import matplotlib
+def plot_auction_day(
+    campaigns: pd.DataFrame, steps: pd.DataFrame, ideal: np.ndarray, title: str = "",
+    axes: Any = None, colors: dict[str, str] | None = None,
+) -> Any:
+    """Left: each budgeted campaign's cumulative spend / budget against the ideal and even pacing
+    lines. Right: expected value won (solid) vs the hindsight optimum (hatched) per campaign, on
+    a log axis when one campaign's value dwarfs another's (ratio > 20), with % of optimum
+    written above each bar. One colour per campaign in both panels (``colors``). Returns the
+    Figure; ``axes`` is a pair to draw into."""
+    from adsim._figures import _colors_for, figure_of, new_figure
+    from adsim.experiments.bidding_plots import draw_pacing_references
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if axes is None:
+        _, axes = new_figure((11, 4.2), 1, 2)
+    ax1, ax2 = axes
+    cmap = _colors_for([str(c) for c in campaigns["campaign"]], colors)
     n_steps = len(ideal)
     hours = 24.0 * np.arange(1, n_steps + 1) / n_steps
-    ax1.plot(hours, ideal, "k--", linewidth=2, label="ideal pacing (∝ traffic)")
-    ax1.plot(hours, np.arange(1, n_steps + 1) / n_steps, ":", color="gray", label="even pacing")
+    draw_pacing_references(ax1, hours, np.asarray(ideal, dtype=np.float64))
     for _, row in campaigns.iterrows():
         if not np.isfinite(row["budget"]):
             continue
         g = steps[steps["campaign"] == row["campaign"]]
-        ax1.plot(hours, np.cumsum(g["cost"].to_numpy()) / row["budget"],
-                 label=f"{row['campaign']} ({row['bidder']})")
+        ax1.plot(hours, np.cumsum(g["cost"].to_numpy()) / row["budget"], zorder=4,
+                 color=cmap[str(row["campaign"])], label=f"{row['campaign']} ({row['bidder']})")
     ax1.set_xlabel("hour of day")
     ax1.set_ylabel("cumulative spend / budget")
     ax1.set_xlim(0, 24)
     ax1.set_ylim(0, 1.05)
     ax1.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    ax1.set_title("Spend through the day")
+    ax1.legend(fontsize=7)
+    ax1.set_title("Spend through the day (budgeted campaigns)")
     x = np.arange(len(campaigns))
-    ax2.bar(x - 0.2, campaigns["expected_value"], width=0.4, label="expected value won")
+    ev = campaigns["expected_value"].to_numpy(dtype=float)
     hv = campaigns["hindsight_value"].to_numpy(dtype=float)
-    ax2.bar(x + 0.2, np.nan_to_num(hv), width=0.4, label="hindsight optimum (budgeted)")
+    cols = [cmap[str(c)] for c in campaigns["campaign"]]
+    ax2.bar(x - 0.2, ev, width=0.4, color=cols, label="expected value won")
+    ax2.bar(x + 0.2, np.nan_to_num(hv), width=0.4, color="none", edgecolor=cols, hatch="//",
+            label="hindsight optimum (budgeted campaigns only)")
+    pos = np.concatenate([ev[ev > 0], hv[np.isfinite(hv) & (hv > 0)]])
+    if pos.size and pos.max() / pos.min() > 20:
+        ax2.set_yscale("log")
+        ax2.set_ylim(pos.min() / 2, pos.max() * 8)  # headroom for the legend
+        ax2.set_title("Value vs hindsight optimum (log scale)")
+    else:
+        if pos.size:
+            ax2.set_ylim(0, pos.max() * 1.35)
+        ax2.set_title("Value vs hindsight optimum")
+    for xi, e, pct in zip(x, ev, campaigns["pct_of_optimal"].to_numpy(dtype=float)):
+        if np.isfinite(pct) and e > 0:
+            ax2.annotate(f"{pct:.0f}%", (xi - 0.2, e), ha="center", va="bottom", fontsize=7)
     ax2.set_xticks(x, campaigns["campaign"], rotation=15)
-    ax2.set_title("Value vs hindsight optimum")
-    ax2.legend(fontsize=8)
+    ax2.set_ylabel("value")
+    ax2.legend(fontsize=7, title="% = share of the hindsight optimum", title_fontsize=7,
+               loc="upper right")
     ax2.grid(axis="y", alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110,
-                                             metadata={"Software": None}))
-    plt.close(fig)
+    fig = figure_of(ax1)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -181,10 +181,7 @@ class BidValidationResult:
         return out
 
     def plots_png(self) -> dict[str, bytes]:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from adsim._figures import new_figure
 
         out: dict[str, bytes] = {}
         sm = self.summary[self.summary["outcome"] == "value"]
@@ -192,7 +189,7 @@ class BidValidationResult:
         main_sigma = getattr(cfg.logger.exploration, "sigma", float("nan"))
         main = sm[(sm["sigma"] == main_sigma) | sm["sigma"].isna()]
         targets = list(dict.fromkeys(sm["target"]))
-        fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
+        fig, axes = new_figure((4.2 * len(targets), 3.6), 1, len(targets), squeeze=False)
         for ax, t in zip(axes[0], targets):
             for name, g in main[main["target"] == t].groupby("estimator", sort=False):
                 ax.plot(g["n_rounds"], 100 * g["rel_rmse"], marker="o", label=name)
@@ -204,12 +201,12 @@ class BidValidationResult:
         axes[0][0].set_ylabel("relative RMSE of value (%)")
         axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
-        out["error_vs_n.png"] = _png(fig, plt)
+        out["error_vs_n.png"] = _png(fig)
 
         n_max = main["n_rounds"].max()
         top = main[main["n_rounds"] == n_max]
         ests = list(dict.fromkeys(top["estimator"]))
-        fig, ax = plt.subplots(figsize=(1.0 * len(ests) * max(len(targets), 2) / 2 + 3, 3.8))
+        fig, ax = new_figure((1.0 * len(ests) * max(len(targets), 2) / 2 + 3, 3.8))
         width = 0.8 / len(targets)
         x = np.arange(len(ests))
         for j, t in enumerate(targets):
@@ -223,11 +220,11 @@ class BidValidationResult:
         ax.set_ylabel(f"coverage of value at n = {n_max:,} (%)")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        out["coverage.png"] = _png(fig, plt)
+        out["coverage.png"] = _png(fig)
 
         at_max = sm[sm["n_rounds"] == sm["n_rounds"].max()]
         if at_max["sigma"].nunique() > 1:
-            fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
+            fig, axes = new_figure((4.2 * len(targets), 3.6), 1, len(targets), squeeze=False)
             for ax, t in zip(axes[0], targets):
                 sub = at_max[at_max["target"] == t].sort_values("sigma")
                 for name, g in sub.groupby("estimator", sort=False):
@@ -239,7 +236,7 @@ class BidValidationResult:
             axes[0][0].set_ylabel(f"relative RMSE of value at n = {n_max:,} (%)")
             axes[0][-1].legend(fontsize=7)
             fig.tight_layout()
-            out["error_vs_sigma.png"] = _png(fig, plt)
+            out["error_vs_sigma.png"] = _png(fig)
 
         if len(self.budget):
             b0 = self.budget.iloc[0]
@@ -249,7 +246,7 @@ class BidValidationResult:
                 self.scenario, aw, bids_fn=lambda r: r.values / (1 + b0["lambda_hat"]))["value"]
             ex = [exact_outcomes(self.scenario, aw, bids_fn=lambda r, lam=lam: r.values / (1 + lam))
                   for lam in curve["lambda"]]
-            fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+            fig, axes = new_figure((9, 3.6), 1, 2)
             for ax, y in zip(axes, ("value", "spend")):
                 ax.plot(curve["lambda"], curve[y], label="estimated from one log (DR)")
                 ax.plot(curve["lambda"], [e[y] * n_day for e in ex], "k--", label="exact")
@@ -260,7 +257,7 @@ class BidValidationResult:
             axes[1].axvline(b0["lambda_hat"], color="r", lw=1, ls=":", label="λ̂")
             axes[1].legend(fontsize=7)
             fig.tight_layout()
-            out["budget.png"] = _png(fig, plt)
+            out["budget.png"] = _png(fig)
         return out
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -285,11 +282,10 @@ class BidValidationResult:
         return [out / n for n in [*names, *pngs]]
 
 
-def _png(fig: Any, plt: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+def _png(fig: Any) -> bytes:
+    from adsim._figures import figure_bytes
+
+    return figure_bytes(fig, "png", dpi=110)
 
 
 def run_bid_validation(

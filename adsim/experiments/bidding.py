@@ -229,6 +229,8 @@ def run_bidding(
 
     if scenario.auction is None or scenario.bidding is None:
         raise ConfigError("the scenario needs 'auction' and 'bidding' sections for a bidding run")
+    from adsim.experiments.runner import library_versions
+
     bcfg = scenario.bidding
     w_rng, a_rng = AuctionWorld.seed_streams(scenario.seed)
     world = scenario_world(scenario, w_rng, no_train=no_train, progress=progress)
@@ -265,6 +267,7 @@ def run_bidding(
     results: dict[str, Any] = {
         "scenario": scenario.model_dump(mode="json"),
         "seed": scenario.seed,
+        "versions": library_versions(),
         "leaderboard": board.to_dict(orient="records"),
         "days": {
             name: [{"metrics": d.metrics, "per_campaign": d.per_campaign} for d in ds]
@@ -279,32 +282,26 @@ def run_bidding(
     results = _finite(results)
     run = BiddingRun(scenario, board, days, results)
     if out_dir is not None:
-        from adsim.experiments.bidding_plots import plot_lambda, plot_regret_curves, plot_spend
-        from adsim.experiments.report import write_report
+        from adsim._figures import save_figure
+        from adsim.experiments.bidding_plots import bidding_figures
+        from adsim.experiments.html_report import finish_run_folder
+        from adsim.experiments.report import reproduce_command, write_report
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
         write_json(out / "results.json", results)
-        plot_spend(days, out / "spend.png")
-        plot_lambda(days, out / "lambda.png")
-        plot_regret_curves(days, out / "regret.png")
-        from adsim.experiments.regret_plots import plot_regret_curves as plot_regret_bands
-
         write_with(out / "regret_curves.csv", lambda tmp: regret_curves.to_csv(tmp, index=False))
-        plot_regret_bands(
-            regret_curves, out / "regret_curves.png", xlabel="decision step",
-            band_label=f"{bcfg.confidence:.0%} band over {bcfg.n_seeds} days", log_decades=2,
-            title="Cumulative regret vs the hindsight allocation, per step "
-                  f"({bcfg.confidence:.0%} band over {bcfg.n_seeds} days)",
-        )
+        figures = [p for stem, fig in bidding_figures(days, regret_curves, bcfg.confidence).items()
+                   for p in save_figure(fig, out / stem)]
         from adsim.experiments.rl_train import write_training_curves
 
         rl_files = write_training_curves(agents, out)
         acfg = scenario.auction
         write_report(
             out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png", *(p.name for p in rl_files[1:])],
+            seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png",
+                                                  *(p.name for p in rl_files if p.suffix == ".png")],
             sections=[("Regret against the hindsight optimum, step by step", regret_table,
                        ["regret_curves.png"])],
             facts={
@@ -316,11 +313,11 @@ def run_bidding(
                 "days (seeds) per candidate": bcfg.n_seeds,
                 "interval": f"{bcfg.confidence:.0%} Student-t over days",
             },
-            command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
+            command=reproduce_command(out, scenario.seed),
         )
-        run.files = [out / n for n in ("leaderboard.csv", "results.json", "spend.png",
-                                       "lambda.png", "regret.png", "regret_curves.csv",
-                                       "regret_curves.png", "report.md")] + rl_files
+        run.files = [out / n for n in ("leaderboard.csv", "results.json", "regret_curves.csv",
+                                       "report.md")] + figures + rl_files
+        run.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
     return run
 
 

@@ -1,36 +1,47 @@
-"""Plots of experiment results (matplotlib, Agg backend, written atomically)."""
+"""Plots of experiment results, and the figure helpers every adsim plot uses.
+
+Plot functions take an optional ``ax`` (or ``axes``) and return the Figure; they never call pyplot
+or ``matplotlib.use``. The helpers (from :mod:`adsim._figures`, re-exported here):
+:func:`new_figure` (a Figure and its axes, no pyplot), :func:`policy_colors` (one colour per
+policy for every figure of a run), :func:`save_figure` (PNG and SVG, atomically). The other
+plots: :mod:`adsim.experiments.bidding_plots`, :mod:`adsim.experiments.regret_plots`,
+:func:`adsim.experiments.auction_runner.plot_auction_day`."""
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_with
+from adsim._figures import _colors_for, figure_of, new_figure, policy_colors, save_figure
 
-__all__ = ["plot_estimates"]
+__all__ = ["plot_estimates", "new_figure", "policy_colors", "save_figure"]
 
 
-def plot_estimates(board: pd.DataFrame, path: str | os.PathLike[str], title: str = "") -> None:
-    """Estimates with confidence intervals next to each policy's exact value."""
-    import matplotlib
+def plot_estimates(board: pd.DataFrame, title: str = "", ax: Any = None,
+                   colors: dict[str, str] | None = None) -> Any:
+    """Estimates with confidence intervals next to each policy's exact value.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    ``colors`` maps estimator names (upper-cased labels) to colours; the exact value of each
+    policy is the black bar behind its estimates. Returns the Figure.
+    """
     policies = list(dict.fromkeys(board.sort_values("rank")["policy"]))
     estimators = list(dict.fromkeys(board["estimator"]))
+    if ax is None:
+        _, ax = new_figure(figsize=(max(6.0, 1.4 * len(policies) + 2), 4.2))
+    cmap = _colors_for([e.upper() for e in estimators], colors)
     x = np.arange(len(policies))
     width = 0.8 / max(len(estimators), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(policies) + 2), 4.2))
     truth = board.groupby("policy")["true_value"].first().reindex(policies).to_numpy()
-    ax.hlines(truth, x - 0.45, x + 0.45, colors="black", linewidth=2.5, label="true value", zorder=3)
+    ax.hlines(truth, x - 0.45, x + 0.45, colors="black", linewidth=2.5,
+              label="exact value V(π) (oracle)", zorder=3)
     for j, est in enumerate(estimators):
         g = board[board["estimator"] == est].set_index("policy").reindex(policies)
         xs = x - 0.4 + width * (j + 0.5)
         yerr = np.vstack([g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]])
-        ax.errorbar(xs, g["estimate"], yerr=yerr, fmt="o", capsize=3, label=est.upper(), zorder=4)
+        ax.errorbar(xs, g["estimate"], yerr=yerr, fmt="o", capsize=3, label=est.upper(),
+                    color=cmap[est.upper()], zorder=4)
     ax.set_xticks(x, policies, rotation=20, ha="right")
     ax.set_ylabel("policy value (expected reward per request)")
     conf = board.attrs.get("confidence")
@@ -38,6 +49,4 @@ def plot_estimates(board: pd.DataFrame, path: str | os.PathLike[str], title: str
     ax.set_title(title or default)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=min(len(estimators) + 1, 5))
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
+    return figure_of(ax)

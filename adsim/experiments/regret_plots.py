@@ -1,42 +1,42 @@
-"""Regret curves of online learners (matplotlib, Agg backend, written atomically)."""
+"""Regret curves of online learners: takes optional ``axes``, returns the Figure (no pyplot)."""
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_with
+from adsim._figures import _colors_for, figure_of, new_figure
 
 __all__ = ["plot_regret_curves"]
 
 
 def plot_regret_curves(
     curves: pd.DataFrame,
-    path: str | os.PathLike[str],
     title: str = "",
     xlabel: str = "rounds t",
     band_label: str = "95% band over seeds",
     log_decades: float = 3.0,
-) -> None:
-    """Cumulative regret, mean and band over seeds, one colour per policy; left panel linear
-    axes, right panel log–log (where a slope of 1 is linear regret and 0.5 is √t).
+    axes: Any = None,
+    colors: dict[str, str] | None = None,
+) -> Any:
+    """Cumulative regret, mean and band over seeds, one colour per policy (``colors``); left
+    panel linear axes, right panel log–log (where a slope of 1 is linear regret and 0.5 is √t).
 
     ``curves`` has columns ``policy, round, regret_mean, regret_low, regret_high`` (as written
-    by :func:`adsim.experiments.regret.regret_curves`).
+    by :func:`adsim.experiments.regret.regret_curves`). ``axes``: a pair (linear, log) to draw
+    into. Returns the Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (lin, log) = plt.subplots(1, 2, figsize=(11.5, 4.4))
-    colours = plt.get_cmap("tab10")
+    if axes is None:
+        _, axes = new_figure((11.5, 4.4), 1, 2)
+    lin, log = axes
+    names = [str(n) for n in dict.fromkeys(curves["policy"])]
+    cmap = _colors_for(names, colors)
     t1 = float(curves["round"].max())
     t0 = max(1.0, t1 / 10.0**log_decades)  # the log panel shows the last log_decades decades
-    for i, (name, g) in enumerate(curves.groupby("policy", sort=False)):
-        c = colours(i % 10)
+    for name, g in curves.groupby("policy", sort=False):
+        c = cmap[str(name)]
         t = g["round"].to_numpy(dtype=np.float64)
         lo, mean, hi = (g[k].to_numpy() for k in ("regret_low", "regret_mean", "regret_high"))
         lin.plot(t, mean, color=c, label=str(name), linewidth=1.6)
@@ -48,9 +48,10 @@ def plot_regret_curves(
     if (curves["regret_mean"] > 0).any():  # reference slopes through the smallest final regret
         r1 = float(curves.loc[curves["round"] == t1, "regret_mean"].min())
         if r1 > 0:
-            for s, style in ((1.0, ":"), (0.5, "--")):
+            for s, style, what in ((1.0, ":", "linear regret"), (0.5, "--", "√t regret")):
                 log.plot([t0, t1], [r1 * (t0 / t1) ** s, r1], color="grey", linestyle=style,
-                         linewidth=1, label=f"∝ t^{s:g}")
+                         linewidth=1,
+                         label=f"∝ t^{s:g} ({what}), through the smallest final regret")
     log.set_xscale("log")
     log.set_yscale("log")
     log.set_title(f"log–log, last {log_decades:g} decades (dotted: slope 1, dashed: slope ½)")
@@ -61,7 +62,6 @@ def plot_regret_curves(
         ax.set_xlabel(xlabel)
         ax.set_ylabel("cumulative regret")
         ax.grid(alpha=0.3, which="both")
+    lin.legend(fontsize=7, loc="upper left", title=band_label, title_fontsize=7)
     log.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    return figure_of(lin)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adsim._figures import save_figure
 from adsim._io import write_with
 from adsim.config import Scenario
 from adsim.env.world import World
@@ -68,15 +69,16 @@ class OnlineSection:
     def to_dict(self) -> dict[str, Any]:
         return {**self.settings, "learners": self.board.to_dict(orient="records")}
 
-    def write(self, out: Path) -> list[Path]:
-        """Write the section's files into the run folder ``out``; returns their paths."""
+    def write(self, out: Path, colors: dict[str, str] | None = None) -> list[Path]:
+        """Write the section's files into the run folder ``out`` (figures with the run's
+        ``colors``); returns their paths."""
         write_with(out / "regret.csv", lambda tmp: self.board.to_csv(tmp, index=False))
         write_with(out / "regret_curves.csv", lambda tmp: self.curves.to_csv(tmp, index=False))
-        plot_regret_curves(
-            self.curves, out / "regret.png",
+        fig = plot_regret_curves(
+            self.curves, colors=colors,
             band_label=f"{self.confidence:.0%} band over {self.settings['n_seeds']} seeds",
         )
-        files = [out / "regret.csv", out / "regret_curves.csv", out / "regret.png"]
+        files = [out / "regret.csv", out / "regret_curves.csv", *save_figure(fig, out / "regret")]
         logs = out / "online_logs"
         logs.mkdir(exist_ok=True)
         for name, runs in self.traces.items():

@@ -215,22 +215,19 @@ def write_training_curves(
         [a.curve.assign(policy=name) for name, a in curves.items()], ignore_index=True
     )[CURVE_COLUMNS]
     write_with(out / "rl_training.csv", lambda tmp: table.to_csv(tmp, index=False))
-    import matplotlib
+    from adsim._figures import new_figure, policy_colors, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    colors = policy_colors(curves)
+    fig, (ax1, ax2) = new_figure((10, 4), 1, 2)
     for name, a in curves.items():
-        ax1.plot(a.curve["steps"], a.curve["mean_episode_reward"], marker="o", ms=3, label=name)
-        ax2.plot(a.curve["steps"], a.curve["eval_score"], marker="o", ms=3, label=name)
+        ax1.plot(a.curve["steps"], a.curve["mean_episode_reward"], marker="o", ms=3, label=name,
+                 color=colors[name])
+        ax2.plot(a.curve["steps"], a.curve["eval_score"], marker="o", ms=3, label=name,
+                 color=colors[name])
     ax1.set(xlabel="env steps", ylabel="mean episode reward", title="Training episodes")
     labels = sorted({a.score_label for a in curves.values()})
     ax2.set(xlabel="env steps", ylabel=" / ".join(labels), title="Greedy agent, held out")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    write_with(out / "rl_training.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-    return [out / "rl_training.csv", out / "rl_training.png"]
+    return [out / "rl_training.csv", *save_figure(fig, out / "rl_training", dpi=120)]

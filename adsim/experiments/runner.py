@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from adsim import __version__
+from adsim._figures import save_figure
 from adsim._io import write_json, write_with
 from adsim.config import Scenario
 from adsim.env.features import Contexts
@@ -33,7 +34,8 @@ from adsim.estimators.ope import make_estimator
 from adsim.experiments.leaderboard import PolicyResult, build_leaderboard, format_table
 from adsim.experiments.plots import plot_estimates
 from adsim.experiments.regret_run import run_online_candidates
-from adsim.experiments.report import write_report
+from adsim.experiments.report import reproduce_command, write_report
+from adsim.experiments.html_report import finish_run_folder
 from adsim.policies.base import BanditPolicy
 from adsim.policies.factory import PolicyBuilder, policy_label
 from adsim.experiments.world_models import scenario_world
@@ -190,7 +192,7 @@ def run_scenario(
         write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
         write_json(out / "results.json", summary)
         log.to_parquet(out / "log.parquet")
-        plot_estimates(board, out / "estimates.png")
+        figures = save_figure(plot_estimates(board), out / "estimates")
         online_files = online.write(out) if online is not None else []
         write_report(
             out / "report.md", name=scenario.name, description=scenario.description,
@@ -202,16 +204,16 @@ def run_scenario(
                 "mean logged reward": f"{log.reward.mean():.4f}",
                 "min propensity": f"{log.pscore.min():.4g}",
             },
-            command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
+            command=reproduce_command(out, scenario.seed),
             sections=[] if online is None else [(
                 "Learning online: cumulative regret", online.table(), ["regret.png"],
             )],
         )
-        run.files = [out / n for n in
-                     ("leaderboard.csv", "results.json", "log.parquet", "estimates.png", "report.md")]
-        run.files += online_files
+        run.files = [out / n for n in ("leaderboard.csv", "results.json", "log.parquet", "report.md")]
+        run.files += figures + online_files
         if rl_agents:
             from adsim.experiments.rl_train import write_training_curves
 
             run.files += write_training_curves(rl_agents, out)
+        run.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
     return run

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from adsim._io import write_json, write_with
+from adsim._io import write_json
 from adsim.errors import ConfigError, DataError
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "save_calibrators",
     "load_calibrators",
     "reliability_diagram",
+    "plot_reliability",
 ]
 
 _EPS = 1e-7
@@ -261,40 +262,39 @@ def load_calibrators(path: str | Path) -> dict[str, _Calibrator]:
     return {t: calibrator_from_dict(c) for t, c in d["tasks"].items()}
 
 
-def reliability_diagram(
-    path: str | Path,
+def plot_reliability(
     y: Any,
     curves: dict[str, Any],
     n_bins: int = 15,
     title: str = "Reliability diagram",
-) -> None:
-    """PNG: observed click rate vs mean prediction per bin for each named set of predictions.
+    axes: Any = None,
+) -> Any:
+    """Observed click rate vs mean prediction per bin for each named set of predictions.
 
     The x and y axes zoom onto the predictions' range, since CTRs usually sit well below 0.5;
-    the lower panel shows the share of rows per bin.
+    the lower panel shows the share of rows per bin. ``axes``: a pair (diagram, histogram) to
+    draw into. Returns the Figure (no pyplot; save with :func:`adsim._figures.save_figure`).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from adsim._figures import figure_of, new_figure
     from adsim.models.metrics import calibration_bins, ece
 
+    if axes is None:
+        _, axes = new_figure((6, 6.5), 2, 1, height_ratios=[3, 1], sharex=True)
+    ax, axh = axes
     hi = max(float(np.quantile(np.asarray(p), 0.999)) for p in curves.values())
     hi = min(1.0, max(hi * 1.1, 1e-3))
-    fig, (ax, axh) = plt.subplots(2, 1, figsize=(6, 6.5), height_ratios=[3, 1], sharex=True)
-    ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect")
+    ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect calibration (y = x)")
     edges = np.linspace(0.0, hi, n_bins + 1)
-    for name, p in curves.items():
+    for i, (name, p) in enumerate(curves.items()):
         p = np.clip(np.asarray(p, dtype=np.float64), 0, 1)
         scaled = np.minimum(p / hi, 1.0)  # bins over [0, hi]
         b = calibration_bins(y, scaled, n_bins)
         ok = b["count"] > 0
         mean_p = b["mean_p"][ok] * hi
-        ax.plot(mean_p, b["rate"][ok], marker="o", ms=3,
+        ax.plot(mean_p, b["rate"][ok], marker="o", ms=3, color=f"C{i % 10}",
                 label=f"{name} (ECE {ece(y, p, n_bins):.4f})")
         axh.bar(edges[:-1], b["count"] / b["count"].sum(), width=hi / n_bins, align="edge",
-                alpha=0.5, label=name)
+                alpha=0.5, color=f"C{i % 10}", label=name)
     ax.set_ylabel("observed rate")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
@@ -302,6 +302,17 @@ def reliability_diagram(
     axh.set_xlabel("predicted probability")
     axh.set_ylabel("share of rows")
     axh.set_xlim(0, hi)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    return figure_of(ax)
+
+
+def reliability_diagram(
+    path: str | Path,
+    y: Any,
+    curves: dict[str, Any],
+    n_bins: int = 15,
+    title: str = "Reliability diagram",
+) -> None:
+    """:func:`plot_reliability` written to ``path`` as PNG and SVG."""
+    from adsim._figures import save_figure
+
+    save_figure(plot_reliability(y, curves, n_bins, title), path)

@@ -222,38 +222,45 @@ def compare_models(
 def _write_outputs(result: CompareResult, out: Path, cfg: CompareConfig) -> None:
     import pandas as pd
 
-    from adsim._io import write_json, write_text, write_with
+    from adsim._io import write_json, write_text
 
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "compare.csv", pd.DataFrame(result.rows).to_csv(index=False))
     write_json(out / "compare.json", {"name": cfg.name, "rows": result.rows,
                                       "config": cfg.model_dump(mode="json")})
 
-    import matplotlib
+    from adsim._figures import save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    save_figure(plot_compare(result.rows, cfg.name), out / "compare")
 
-    models = [r for r in result.rows if r["name"] != "truth"]
-    bayes = next((r for r in result.rows if r["name"] == "truth"), None)
+
+def plot_compare(rows: list[dict[str, Any]], title: str = "", axes: Any = None) -> Any:
+    """Test AUC and log-loss per model (bars) against the Bayes-optimal "truth" row (dashed);
+    ``axes``: a pair to draw into. Returns the Figure (no pyplot)."""
+    from adsim._figures import figure_of, new_figure
+
+    models = [r for r in rows if r["name"] != "truth"]
+    bayes = next((r for r in rows if r["name"] == "truth"), None)
     labels = [r["model"] for r in models]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(labels) + 1.6))
-    for ax, key, title in ((axes[0], "auc", "test AUC"), (axes[1], "logloss", "test log-loss")):
+    if axes is None:
+        _, axes = new_figure((10, 0.45 * len(labels) + 1.6), 1, 2)
+    for ax, key, name in ((axes[0], "auc", "test AUC"), (axes[1], "logloss", "test log-loss")):
         vals = [r[key] for r in models]
         ax.barh(labels, vals, color="C0")
         if bayes is not None:
-            ax.axvline(bayes[key], color="C3", ls="--", label="Bayes-optimal")
+            ax.axvline(bayes[key], color="C3", ls="--",
+                       label="Bayes-optimal (the world's true probabilities)")
             ax.legend(loc="lower right", fontsize=8)
         lo, hi = min(vals + ([bayes[key]] if bayes else [])), max(vals + ([bayes[key]] if bayes else []))
         pad = 0.15 * (hi - lo) + 1e-4
         ax.set_xlim(lo - pad, hi + pad)
-        ax.set_title(title)
+        ax.set_title(name)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(cfg.name)
-    fig.tight_layout()
-    write_with(out / "compare.png", lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    fig = figure_of(axes[0])
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def load_compare_config(path: str | Path) -> CompareConfig:

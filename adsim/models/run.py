@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from adsim._io import write_json, write_text, write_with
+from adsim._io import write_json, write_text
 from adsim.errors import ConfigError
 from adsim.models.config import RunConfig
 
-__all__ = ["train_run", "calibrate_run", "evaluate_predictions", "learning_curves"]
+__all__ = ["train_run", "calibrate_run", "evaluate_predictions", "learning_curves",
+           "plot_learning_curves"]
 
 
 def _build(cfg: RunConfig, schema: Any) -> Any:
@@ -48,15 +49,15 @@ def evaluate_predictions(
     return out
 
 
-def learning_curves(path: Path, history: list[dict[str, float]]) -> None:
-    """PNG: train/val loss and validation AUC per epoch."""
-    import matplotlib
+def plot_learning_curves(history: list[dict[str, float]], axes: Any = None) -> Any:
+    """Train/val loss and validation AUC per epoch; ``axes``: a pair to draw into. Returns the
+    Figure (no pyplot)."""
+    from adsim._figures import figure_of, new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    if axes is None:
+        _, axes = new_figure((9, 3.5), 1, 2)
+    a1, a2 = axes
     ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     a1.plot(ep, [h["train_loss"] for h in history], marker="o", label="train (smoothed targets)")
     a1.plot(ep, [h["val_loss"] for h in history], marker="o", label="validation")
     a1.set_xlabel("epoch")
@@ -67,9 +68,14 @@ def learning_curves(path: Path, history: list[dict[str, float]]) -> None:
     a2.set_xlabel("epoch")
     a2.set_ylabel("validation AUC")
     a2.grid(alpha=0.3)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
+    return figure_of(a1)
+
+
+def learning_curves(path: Path, history: list[dict[str, float]]) -> None:
+    """:func:`plot_learning_curves` written to ``path`` as PNG and SVG."""
+    from adsim._figures import save_figure
+
+    save_figure(plot_learning_curves(history), path)
 
 
 def _calibrate(cfg: RunConfig, out: Path, model: Any, val: Any, test: Any, schema: Any) -> dict[str, Any]:
