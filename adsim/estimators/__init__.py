@@ -1,6 +1,7 @@
 """Off-policy estimators, reward models, intervals, diagnostics and validation.
 
-Modules: :mod:`~adsim.estimators.ope` (the estimators; public entry point),
+Modules: :mod:`~adsim.estimators.ope` (the estimators), :mod:`~adsim.estimators.registry`
+(every estimator by name: the single source of names),
 :mod:`~adsim.estimators.base` (result type, checks, base class),
 :mod:`~adsim.estimators.intervals`, :mod:`~adsim.estimators.diagnostics`,
 :mod:`~adsim.estimators.tuning` (SLOPE), :mod:`~adsim.estimators.slate`,

@@ -26,7 +26,7 @@ _ESTIMATORS_HELP = (
 
 def parse_estimators_flag(text: str, flag: str = "--estimators") -> list[str]:
     """Split and check an ``--estimators`` value; AdsimError naming ``flag`` on a bad spec."""
-    from adsim.estimators.ope import parse_estimator_spec, split_specs
+    from adsim.estimators.registry import parse_estimator_spec, split_specs
 
     specs = split_specs(text)
     if not specs:

@@ -29,7 +29,7 @@ from adsim.config import Scenario
 from adsim.env.features import Contexts
 from adsim.env.oracle import policy_value
 from adsim.env.world import World
-from adsim.estimators.ope import make_estimator
+from adsim.estimators.registry import make_estimator
 from adsim.experiments.leaderboard import PolicyResult, build_leaderboard, format_table
 from adsim.experiments.plots import plot_estimates
 from adsim.experiments.regret_run import run_online_candidates
