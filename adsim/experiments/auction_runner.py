@@ -125,7 +125,7 @@ def run_auction_scenario(
         })
     campaigns = pd.DataFrame(camp_rows, columns=_COLUMNS)
 
-    from adsim.experiments.runner import library_versions
+    from adsim.experiments.versions import library_versions
 
     ideal = np.cumsum(aw.shares)
     results: dict[str, Any] = {

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from adsim._io import write_with
 
-if TYPE_CHECKING:
-    from adsim.experiments.bidding import DayResult
-
 __all__ = ["plot_spend", "plot_lambda", "plot_regret_curves", "plot_regret_horizons"]
+
+
+class DayResult(Protocol):
+    """What the plots read of a day (:class:`adsim.experiments.bidding.DayResult` has it); a
+    protocol, so that the plots do not import the runner that imports them."""
+
+    spend_curve: np.ndarray
+    ideal_curve: np.ndarray
+    regret_curve: np.ndarray
+    lambdas: list[float]
 
 
 def _plt():  # type: ignore[no-untyped-def]
