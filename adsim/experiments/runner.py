@@ -35,7 +35,7 @@ from adsim.experiments.regret_run import run_online_candidates
 from adsim.experiments.report import write_report
 from adsim.experiments.versions import library_versions
 from adsim.policies.base import BanditPolicy
-from adsim.policies.factory import PolicyBuilder, policy_label
+from adsim.experiments.builders import PolicyBuilder, policy_label
 from adsim.experiments.world_models import scenario_world
 
 __all__ = ["RunResult", "run_scenario", "library_versions"]

@@ -130,7 +130,7 @@ class _Setup:
 def _setup(cfg: ValidationConfig) -> _Setup:
     from adsim.env.oracle import policy_value
     from adsim.env.world import World
-    from adsim.policies.factory import PolicyBuilder, policy_label
+    from adsim.experiments.builders import PolicyBuilder, policy_label
 
     streams = np.random.SeedSequence(cfg.seed).spawn(4)
     rng_world, rng_logger, rng_train, rng_policy = (np.random.default_rng(s) for s in streams)
