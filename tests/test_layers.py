@@ -237,3 +237,25 @@ def test_the_checks_can_fail(tmp_path):
         ["adsim.errors", "adsim.serving"],
         ["adsim.estimators.ope", "adsim.estimators.tuning"],
     ]
+
+
+def test_the_architecture_diagram_matches_the_layers():
+    """docs/architecture.md's layer diagram puts every sub-package where :data:`LAYERS` does."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = text.split("<!-- layers: kept equal to LAYERS in tests/test_layers.py -->")[1]
+    block = block.split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn: dict[str, int] = {}
+    current = None
+    for line in block.splitlines():
+        m = re.match(r"\s*subgraph L(\d)\[", line)
+        if m:
+            current = int(m.group(1))
+        elif line.strip() == "end":
+            current = None
+        elif current is not None:
+            for name in re.findall(r'\["adsim\.([\w*]+)', line):
+                drawn[name] = current
+    assert drawn.pop("*") == DOOR  # the sub-packages' cli modules
+    assert drawn == LAYERS
