@@ -185,7 +185,7 @@ def violations(graph: Graph) -> list[str]:
 def test_every_subpackage_has_a_layer():
     """A new top-level module or sub-package fails until it is placed in :data:`LAYERS`."""
     unplaced = sorted({m.split(".")[1] for m in import_graph(ROOT) if m != "adsim"} - set(LAYERS))
-    assert unplaced == [], f"place these in LAYERS (tests/test_layers.py): {unplaced}"
+    assert unplaced == [], f"place these in LAYERS (tests/test_import_layers.py): {unplaced}"
 
 
 def test_no_import_cycles():
@@ -247,7 +247,7 @@ def test_the_architecture_diagram_matches_the_layers():
     import re
 
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    block = text.split("<!-- layers: kept equal to LAYERS in tests/test_layers.py -->")[1]
+    block = text.split("<!-- layers: kept equal to LAYERS in tests/test_import_layers.py -->")[1]
     block = block.split("```mermaid", 1)[1].split("```", 1)[0]
     drawn: dict[str, int] = {}
     current = None
