@@ -35,7 +35,7 @@ Rules:
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,18 +182,23 @@ def violations(graph: Graph) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------- tests
+@functools.cache
+def _repo_graph() -> Graph:
+    return import_graph(ROOT)
+
+
 def test_every_subpackage_has_a_layer():
     """A new top-level module or sub-package fails until it is placed in :data:`LAYERS`."""
-    unplaced = sorted({m.split(".")[1] for m in import_graph(ROOT) if m != "adsim"} - set(LAYERS))
+    unplaced = sorted({m.split(".")[1] for m in _repo_graph() if m != "adsim"} - set(LAYERS))
     assert unplaced == [], f"place these in LAYERS (tests/test_import_layers.py): {unplaced}"
 
 
 def test_no_import_cycles():
-    assert cycles(import_graph(ROOT)) == []
+    assert cycles(_repo_graph()) == []
 
 
 def test_imports_point_down_the_layers():
-    assert violations(import_graph(ROOT)) == []
+    assert violations(_repo_graph()) == []
 
 
 def test_the_checks_can_fail(tmp_path):
