@@ -86,3 +86,38 @@ def test_one_bidder_vocabulary_and_one_builder(tmp_path):
         cfg = cls(type=name, **required.get(name, {}))
         pol = make_bidding_policy(cfg, auction, dim=4, seed=0)
         assert pol.name == name
+
+
+SMALL_AUCTION = """\
+name: vocabulary
+seed: 3
+world: {n_users: 200, n_ads: 4}
+auction:
+  campaigns:
+    - {name: paced, budget: 2.0, bidder: {type: dual_pacing, step_size: 0.5}}
+    - {name: fixed, bidder: {type: fixed, amount: 0.05}}
+  traffic: {n_requests: 2000, n_steps: 8}
+"""
+
+
+def test_a_campaign_may_use_any_bidder_of_the_vocabulary(tmp_path, monkeypatch):
+    """The auction runner builds a campaign's pacing bidder (once only the three baselines could
+    be); the Gymnasium env builds the baselines itself and any type with ``make_bidder``."""
+    from adsim.config import load_scenario
+    from adsim.env.envs import BudgetBiddingEnv
+    from adsim.experiments.auction_runner import run_auction_scenario
+    from adsim.policies.bidding import DualPacingBidder
+    from adsim.policies.factory import make_bidding_policy
+
+    monkeypatch.setenv("ADSIM_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL_AUCTION)
+    scn = load_scenario(path)
+    res = run_auction_scenario(scn, tmp_path / "out", progress=False)
+    board = res.campaigns.set_index("campaign")
+    assert board.loc["paced", "bidder"] == "dual_pacing"
+    assert 0 < board.loc["paced", "spend"] <= 2.0 + 1e-9  # a budget-respecting pacer that bid
+    with pytest.raises(ValueError, match="build it with adsim.policies.factory.make_bidding_policy"):
+        BudgetBiddingEnv(scenario=scn, agent=1)
+    env = BudgetBiddingEnv(scenario=scn, agent=1, make_bidder=make_bidding_policy)
+    assert isinstance(env.bidders[0], DualPacingBidder)
