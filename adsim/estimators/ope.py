@@ -23,7 +23,8 @@ name             :math:`\\hat V`                                                
 ===============  ====================================================================  ==========
 
 The SLOPE-tuned variants (``switch_dr_slope``, ``dr_os_slope``) live in
-:mod:`adsim.estimators.tuning`; the slate estimators in :mod:`adsim.estimators.slate`.
+:mod:`adsim.estimators.tuning`; the slate estimators in :mod:`adsim.estimators.slate`. All of
+them, by name, are in :data:`adsim.estimators.registry.ESTIMATORS` (``make_estimator("dr")``).
 
 Definitions agree with Open Bandit Pipeline 0.5.7 (Saito et al. 2021, "Open Bandit Dataset and
 Pipeline", NeurIPS D&B) to 1e-12 on identical inputs — SNDR self-normalises only the correction
