@@ -115,7 +115,7 @@ def budget_day(n_requests: int) -> tuple[float, float, float]:
     from adsim.env.auction_world import AuctionWorld
     from adsim.env.envs import BudgetBiddingEnv
     from adsim.env.oracle import hindsight_optimal
-    from adsim.policies.simple_bidders import make_bidder
+    from adsim.policies.factory import make_bidding_policy as make_bidder
 
     auction = {
         "market": {"type": "lognormal", "mu": -3.0, "sigma": 0.6},

@@ -153,7 +153,7 @@ def run_obp(python: str, folder: Path, m: int, n_boot: int, seed: int, values: b
 def run_adsim(d: dict, m: int, n_boot: int, seed: int) -> dict:
     from adsim.env.logs import BanditLog
     from adsim.estimators.api import evaluate
-    from adsim.estimators.ope import make_estimator
+    from adsim.estimators.registry import make_estimator
 
     k = d["action_dist"].shape[1]
     out: dict = {}
@@ -186,7 +186,7 @@ def run_adsim(d: dict, m: int, n_boot: int, seed: int) -> dict:
 def coverage(seeds: int, n: int, k: int, n_boot: int) -> dict[str, float]:
     """Share of seeds whose 95% bootstrap interval holds the true value, per scheme (IPS, SNIPS)."""
     from adsim.env.logs import BanditLog
-    from adsim.estimators.ope import make_estimator
+    from adsim.estimators.registry import make_estimator
 
     hits: dict[str, int] = {}
     for s in range(seeds):

@@ -103,7 +103,7 @@ def test_every_shipped_scenario_validates(repo_root: Path) -> None:
     assert files, "no scenarios shipped"
     for f in files:
         if f.name.startswith("ope_validation"):  # `adsim ope-validate` files have their own schema
-            from adsim.estimators.validation import load_validation
+            from adsim.experiments.ope_validation import load_validation
 
             load_validation(f)
         else:

@@ -12,6 +12,7 @@ from pydantic import (
 
 
 from adsim.config.base import StrictModel
+from adsim.config.policies import BidderPolicyConfig, TruthfulBidderPolicyConfig
 from adsim.config.world import WorldConfig
 
 # ================================================================ auction world (issue 3) ====
@@ -64,18 +65,10 @@ MarketConfig = Annotated[
 ]
 
 
-class BidderConfig(StrictModel):
-    """A baseline bidding policy for a campaign (full pacing policies come with issue 5).
-
-    * ``truthful``: bid the expected value of the impression (× ``scale``).
-    * ``constant_pacing``: truthful, but spend at most budget/n_steps per step (even pacing that
-      ignores the daily traffic curve — the naive baseline).
-    * ``fixed``: the same ``amount`` on every request.
-    """
-
-    type: Literal["truthful", "constant_pacing", "fixed"] = "truthful"
-    scale: float = Field(default=1.0, gt=0.0, le=100.0, description="Bid multiplier on value.")
-    amount: float = Field(default=1.0, ge=0.0, description="Bid of type fixed.")
+BidderConfig = BidderPolicyConfig
+"""A campaign's bidder: the same vocabulary as ``bidding.candidates`` (one list of bidder types,
+:data:`adsim.config.policies.BidderPolicyConfig`; ``truthful``, ``constant_pacing`` and ``fixed``
+are the reference bidders, the pacing suite and RL agents work here too)."""
 
 
 class CampaignConfig(StrictModel):
@@ -94,7 +87,10 @@ class CampaignConfig(StrictModel):
         default_factory=dict,
         description="Sparse field -> allowed values; the campaign only bids on matching users.",
     )
-    bidder: BidderConfig = Field(default_factory=BidderConfig)
+    bidder: BidderPolicyConfig = Field(
+        default_factory=lambda: TruthfulBidderPolicyConfig(type="truthful"),
+        description="The campaign's bidding policy (default: truthful).",
+    )
 
 
 class ConversionConfig(StrictModel):

@@ -29,6 +29,7 @@ __all__ = [
     "LEARNING_POLICY_CONFIGS",
     "TruthfulBidderPolicyConfig",
     "ConstantPacingPolicyConfig",
+    "FixedBidderPolicyConfig",
     "DualPacingPolicyConfig",
     "PIDPacingPolicyConfig",
     "ShadedPacingPolicyConfig",
@@ -142,7 +143,8 @@ class BetaThompsonPolicyConfig(_LearningPolicyBase):
 
 # =========================================================== policies and bidding (issue 5) ====
 # Learning bandit policies, bidding policies (pacing, shading, CPA, TS + Lagrangian, RL) and the
-# bidding leaderboard / RL training sections of a scenario. Used by adsim.policies.factory,
+# bidding leaderboard / RL training sections of a scenario. Built by adsim.policies.factory /
+# adsim.experiments.builders, used by
 # adsim.policies.bidding, adsim.policies.rl and adsim.experiments.bidding.
 
 
@@ -201,9 +203,18 @@ class TruthfulBidderPolicyConfig(_BidderBase):
 
 
 class ConstantPacingPolicyConfig(_BidderBase):
-    """Truthful bids, spending capped at budget / n_steps per step (naive even pacing)."""
+    """Truthful bids (× ``scale``), spending capped at budget / n_steps per step (naive even
+    pacing that ignores the daily traffic curve)."""
 
     type: Literal["constant_pacing"]
+    scale: float = Field(default=1.0, gt=0.0, le=100.0, description="Multiplier on value.")
+
+
+class FixedBidderPolicyConfig(_BidderBase):
+    """The same ``amount`` on every eligible request."""
+
+    type: Literal["fixed"]
+    amount: float = Field(default=1.0, ge=0.0, description="The bid.")
 
 
 class DualPacingPolicyConfig(_BidderBase):
@@ -378,12 +389,16 @@ class RLBanditPolicyConfig(_RLBase):
 
 BidderPolicyConfig = Annotated[
     Union[
-        TruthfulBidderPolicyConfig, ConstantPacingPolicyConfig, DualPacingPolicyConfig,
+        TruthfulBidderPolicyConfig, ConstantPacingPolicyConfig, FixedBidderPolicyConfig,
+        DualPacingPolicyConfig,
         PIDPacingPolicyConfig, ShadedPacingPolicyConfig, CPAPacingPolicyConfig,
         TSLagrangianPolicyConfig, RLPolicyConfig,
     ],
     Field(discriminator="type"),
 ]
+"""The one bidder vocabulary: a campaign's ``bidder`` (``auction.campaigns[i].bidder``) and a
+bidding candidate (``bidding.candidates``) take the same types, built by
+:func:`adsim.policies.factory.make_bidding_policy`."""
 
 
 class RLTrainConfig(StrictModel):

@@ -7,7 +7,7 @@ campaigns (:mod:`adsim.env.campaigns`), competing demand (:mod:`adsim.env.market
 :meth:`AuctionWorld.run_step` simulates a whole decision step as arrays:
 
 1. draw the step's requests (users, arrival times), every campaign's CTR/CVR and value;
-2. ask each campaign's :class:`~adsim.policies.base.BiddingPolicy` for a batch of bids;
+2. ask each campaign's :class:`~adsim.env.types.BiddingPolicy` for a batch of bids;
 3. run the mechanism on all requests at once, with the market's competing bids;
 4. draw clicks (θ_slot × CTR) and conversions (with delays, scheduled on the simpy clock);
 5. **budgets**: charges are accumulated in arrival order; at the first request where a campaign's
@@ -37,7 +37,7 @@ from adsim.env.market import LogNormalMarket, TruthfulMarket
 from adsim.env.traffic import DayClock, step_request_counts, step_shares
 from adsim.env.truth import ConversionModel, ParametricTruth, PositionModel, ad_logits
 from adsim.errors import ConfigError
-from adsim.policies.base import BidderState, BiddingPolicy, BidOutcome, BidRequests
+from adsim.env.types import BidderState, BiddingPolicy, BidOutcome, BidRequests
 
 if TYPE_CHECKING:
     from adsim.config import AuctionConfig, Scenario

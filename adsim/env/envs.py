@@ -13,6 +13,7 @@ Importing this module registers two ids (or call :func:`adsim.env.register_envs`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -22,7 +23,8 @@ from gymnasium import spaces
 from adsim.config import AuctionConfig, CampaignConfig, Scenario, TrafficConfig, WorldConfig
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.world import World
-from adsim.policies.simple_bidders import ScaledBidder, make_bidder
+from adsim.env.bidders import ScaledBidder, baseline_bidder
+from adsim.env.types import BiddingPolicy
 
 __all__ = [
     "ACTION_TYPES", "AdSelectionEnv", "BidActionMap", "BudgetBiddingEnv", "ENV_IDS",
@@ -344,6 +346,9 @@ class BudgetBiddingEnv(gym.Env):
       (``dual_step``: largest change of log(1 + λ) per step as a share of log(1 + max_dual),
       default 0.1), ``lambda0`` (λ before the first step, default 1), ``reward``, ``hindsight``,
       ``world_seed``.
+    * ``make_bidder`` — builds the other campaigns' bidders from their ``bidder`` configs
+      (default: the core's reference bidders, :func:`adsim.env.bidders.baseline_bidder`; pass
+      :func:`adsim.policies.factory.make_bidding_policy` for pacing or RL bidders).
 
     ## Example
     >>> import gymnasium as gym
@@ -373,6 +378,7 @@ class BudgetBiddingEnv(gym.Env):
         world_seed: int = 0,
         max_step: float = 0.1,
         lambda0: float = 1.0,
+        make_bidder: Callable[[Any], BiddingPolicy] | None = None,
     ) -> None:
         super().__init__()
         from adsim.config import load_scenario, parse_config
@@ -412,7 +418,7 @@ class BudgetBiddingEnv(gym.Env):
         )
         self._agent_bidder = ScaledBidder(1.0)
         self.bidders = [
-            self._agent_bidder if c == agent else make_bidder(cc.bidder)
+            self._agent_bidder if c == agent else (make_bidder or baseline_bidder)(cc.bidder)
             for c, cc in enumerate(acfg.campaigns)
         ]
         budget = float(self.auction.campaigns.budgets[agent])

@@ -21,7 +21,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from adsim.env.world import World
-    from adsim.policies.base import BanditPolicy
+    from adsim.env.types import BanditPolicy
 
 __all__ = ["policy_value", "conditional_value", "hindsight_optimal", "HindsightResult"]
 

@@ -22,7 +22,7 @@ from adsim.errors import ConfigError
 
 if TYPE_CHECKING:
     from adsim.config import WorldConfig
-    from adsim.policies.base import BanditPolicy
+    from adsim.env.types import BanditPolicy
 
 __all__ = ["World", "TruthScorer", "register_truth_builder"]
 

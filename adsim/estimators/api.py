@@ -28,7 +28,8 @@ from adsim.env.logs import BanditLog, read_log
 from adsim.errors import DataError
 from adsim.estimators.base import Estimate, check_action_dist, check_reward_model
 from adsim.estimators.diagnostics import OverlapDiagnostics, OverlapWarning, overlap_diagnostics
-from adsim.estimators.ope import ESTIMATORS, parse_estimator_spec, shared_terms
+from adsim.estimators.ope import shared_terms
+from adsim.estimators.registry import ESTIMATORS, parse_estimator_spec
 from adsim.estimators.reward_models import REWARD_MODELS, cross_fit_predict, log_features
 from adsim.estimators.slate import SLATE_ESTIMATORS
 from adsim.estimators.targets import (
@@ -195,10 +196,10 @@ def evaluate(
         reward_model: q̂ as an ``(n, K)`` array, or a model to fit with cross-fitting
             (``"auto"`` = logistic if the log has context columns, else per-action means;
             ``"logistic"``, ``"gbm"``, ``"mean"``), or None (only estimators without q̂).
-        estimators: names from :data:`adsim.estimators.ope.ESTIMATORS`, optionally with
+        estimators: names from :data:`adsim.estimators.registry.ESTIMATORS`, optionally with
             hyperparameters: ``"switch_dr:lambda=5"``, ``"dr_os:lambda=100"``,
             ``"switch_dr_slope:lambdas=[inf,100,10,1]"`` (see
-            :func:`~adsim.estimators.ope.parse_estimator_spec`); estimates with parameters are
+            :func:`~adsim.estimators.registry.parse_estimator_spec`); estimates with parameters are
             labelled e.g. ``switch_dr(lambda=5)``.
         confidence, interval, n_bootstrap, bootstrap_scheme: interval settings of every
             estimator.

@@ -26,7 +26,7 @@ _ESTIMATORS_HELP = (
 
 def parse_estimators_flag(text: str, flag: str = "--estimators") -> list[str]:
     """Split and check an ``--estimators`` value; AdsimError naming ``flag`` on a bad spec."""
-    from adsim.estimators.ope import parse_estimator_spec, split_specs
+    from adsim.estimators.registry import parse_estimator_spec, split_specs
 
     specs = split_specs(text)
     if not specs:
@@ -99,7 +99,7 @@ def ope_command(
     names = parse_estimators_flag(estimators)
     tgt: object = target
     if ".yaml:" in target or ".yml:" in target:
-        from adsim.estimators.scenario_target import scenario_target
+        from adsim.experiments.scenario_target import scenario_target
 
         tgt = scenario_target(target, log_path)
     with warnings.catch_warnings():
@@ -150,7 +150,7 @@ def ope_validate_command(
     bootstrap_scheme: str | None, quiet: bool,
 ) -> None:
     """Validate estimators against the world's exact values: bias, RMSE, coverage (SCENARIO.yaml)."""
-    from adsim.estimators.validation import load_validation, run_validation
+    from adsim.experiments.ope_validation import load_validation, run_validation
 
     if seeds is not None and seeds < 2:
         raise AdsimError(f"--seeds must be >= 2, got {seeds}")
@@ -194,7 +194,7 @@ def ope_validate_command(
         update["targets"] = [known[t] for t in keep]
     if update:
         from adsim.config import parse_config
-        from adsim.estimators.validation import ValidationConfig
+        from adsim.experiments.ope_validation import ValidationConfig
 
         data = cfg.model_dump(mode="json", exclude_unset=False)
         data.update({k: (v if k != "targets" else [t.model_dump(mode="json") for t in v])

@@ -34,24 +34,14 @@ from scipy import stats
 
 from adsim.env.logs import BanditLog
 from adsim.estimators.base import BaseEstimator, Components
+from adsim.estimators.ope import (
+    DROptimisticShrinkage,
+    SwitchDR,
+    _dm_term,
+    _residual,
+    importance_weights,
+)
 
-
-def _dm_term(pi: np.ndarray, q_hat: np.ndarray) -> np.ndarray:
-    from adsim.estimators.ope import _dm_term as f
-
-    return f(pi, q_hat)
-
-
-def _residual(log: BanditLog, q_hat: np.ndarray) -> np.ndarray:
-    from adsim.estimators.ope import _residual as f
-
-    return f(log, q_hat)
-
-
-def importance_weights(log: BanditLog, pi: np.ndarray) -> np.ndarray:
-    from adsim.estimators.ope import importance_weights as f
-
-    return f(log, pi)
 
 __all__ = ["slope_select", "SwitchDRSlope", "DROSSlope"]
 
@@ -146,8 +136,6 @@ class SwitchDRSlope(_SlopeTuned):
         return (float("inf"), 1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0)
 
     def _base(self, lam: float) -> BaseEstimator:
-        from adsim.estimators.ope import SwitchDR
-
         return SwitchDR(lambda_=lam, warn=False)
 
     def _weight_fn(self, lam: float, w: np.ndarray) -> np.ndarray:
@@ -166,8 +154,6 @@ class DROSSlope(_SlopeTuned):
         return (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, float("inf"))
 
     def _base(self, lam: float) -> BaseEstimator:
-        from adsim.estimators.ope import DROptimisticShrinkage
-
         return DROptimisticShrinkage(lambda_=lam, warn=False)
 
     def _weight_fn(self, lam: float, w: np.ndarray) -> np.ndarray:

@@ -1,1 +1,2 @@
-"""Experiments: scenario → results (runner), leaderboards, plots and reports."""
+"""Experiments: config → object builders (:mod:`~adsim.experiments.builders`), scenario → results
+(runners), OPE validation against ground truth, leaderboards, plots and reports."""

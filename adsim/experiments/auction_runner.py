@@ -4,7 +4,7 @@
 
 1. build the world and the auction (seeded from the scenario seed);
 2. simulate the day step by step, each campaign bidding with its configured baseline bidder
-   (:mod:`adsim.policies.simple_bidders`);
+   (:func:`adsim.policies.factory.make_bidding_policy`);
 3. score every budgeted campaign against its **hindsight-optimal** expected value over the
    auctions that actually happened (:func:`adsim.env.oracle.hindsight_optimal`);
 4. write ``results.json`` (byte-identical for the same scenario and seed), ``campaigns.csv``,
@@ -27,7 +27,7 @@ from adsim._io import write_json, write_text
 from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
-from adsim.policies.simple_bidders import make_bidder
+from adsim.policies.factory import make_bidding_policy
 from adsim.experiments.world_models import scenario_world
 
 __all__ = ["AuctionRunResult", "run_auction_scenario", "plot_auction_day"]
@@ -83,7 +83,11 @@ def run_auction_scenario(
     world = scenario_world(scenario, np.random.default_rng(s_world), no_train=no_train,
                            progress=progress)
     aw = AuctionWorld(world, cfg, np.random.default_rng(s_auction))
-    bidders = [make_bidder(c.bidder) for c in cfg.campaigns]
+    seeds = np.random.SeedSequence([scenario.seed, 7]).generate_state(len(cfg.campaigns))
+    dim = aw.world.spec.design_dim
+    bidders = [
+        make_bidding_policy(c.bidder, cfg, dim, int(s)) for c, s in zip(cfg.campaigns, seeds)
+    ]
     aw.reset(np.random.default_rng(s_day), bidders)
 
     rows: list[dict[str, Any]] = []
@@ -125,7 +129,7 @@ def run_auction_scenario(
         })
     campaigns = pd.DataFrame(camp_rows, columns=_COLUMNS)
 
-    from adsim.experiments.runner import library_versions
+    from adsim.experiments.versions import library_versions
 
     ideal = np.cumsum(aw.shares)
     results: dict[str, Any] = {

@@ -38,7 +38,6 @@ from adsim.env.oracle import hindsight_optimal
 from adsim.errors import ConfigError
 from adsim.policies.base import BiddingPolicy
 from adsim.policies.factory import make_bidding_policy
-from adsim.policies.simple_bidders import make_bidder
 from adsim.experiments.world_models import scenario_world
 
 __all__ = [
@@ -210,8 +209,10 @@ def build_bidders(
         controlled = [_agent_index(scenario)]
     ss = np.random.SeedSequence([seed, 7]).spawn(len(camps))
     bidders = [
-        make_bidding_policy(cfg, scenario.auction, dim, int(ss[c].generate_state(1)[0]))
-        if c in controlled else make_bidder(cc.bidder)
+        make_bidding_policy(
+            cfg if c in controlled else cc.bidder, scenario.auction, dim,
+            int(ss[c].generate_state(1)[0]),
+        )
         for c, cc in enumerate(camps)
     ]
     return bidders, controlled
@@ -229,7 +230,7 @@ def run_bidding(
 
     if scenario.auction is None or scenario.bidding is None:
         raise ConfigError("the scenario needs 'auction' and 'bidding' sections for a bidding run")
-    from adsim.experiments.runner import library_versions
+    from adsim.experiments.versions import library_versions
 
     bcfg = scenario.bidding
     w_rng, a_rng = AuctionWorld.seed_streams(scenario.seed)

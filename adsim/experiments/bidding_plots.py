@@ -8,7 +8,7 @@ Spend and λ show the whole day as the mean over all simulated days (seeds) with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -17,7 +17,15 @@ from adsim._figures import _colors_for, figure_of, new_figure
 if TYPE_CHECKING:
     import pandas as pd
 
-    from adsim.experiments.bidding import DayResult
+
+class DayResult(Protocol):
+    """What the plots read of a day (:class:`adsim.experiments.bidding.DayResult` has it); a
+    protocol, so that the plots do not import the runner that imports them."""
+
+    spend_curve: np.ndarray
+    ideal_curve: np.ndarray
+    regret_curve: np.ndarray
+    lambdas: list[float]
 
 __all__ = [
     "plot_spend", "plot_lambda", "plot_regret_curves", "plot_regret_horizons", "bidding_figures",

@@ -39,7 +39,7 @@ from adsim.experiments.regret import (
     summarise_learners,
 )
 from adsim.experiments.regret_plots import plot_regret_curves
-from adsim.policies.factory import PolicyBuilder, policy_label
+from adsim.experiments.builders import PolicyBuilder, policy_label
 
 __all__ = ["OnlineSection", "online_candidates", "run_online_candidates"]
 

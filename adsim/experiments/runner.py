@@ -23,21 +23,21 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from adsim import __version__
 from adsim._figures import save_figure
 from adsim._io import write_json, write_with
 from adsim.config import Scenario
 from adsim.env.features import Contexts
 from adsim.env.oracle import policy_value
 from adsim.env.world import World
-from adsim.estimators.ope import make_estimator
+from adsim.estimators.registry import make_estimator
 from adsim.experiments.leaderboard import PolicyResult, build_leaderboard, format_table
 from adsim.experiments.plots import plot_estimates
 from adsim.experiments.regret_run import run_online_candidates
-from adsim.experiments.report import reproduce_command, write_report
 from adsim.experiments.html_report import finish_run_folder
+from adsim.experiments.report import reproduce_command, write_report
+from adsim.experiments.versions import library_versions
 from adsim.policies.base import BanditPolicy
-from adsim.policies.factory import PolicyBuilder, policy_label
+from adsim.experiments.builders import PolicyBuilder, policy_label
 from adsim.experiments.world_models import scenario_world
 
 __all__ = ["RunResult", "run_scenario", "library_versions"]
@@ -57,17 +57,6 @@ class RunResult:
     def table(self) -> str:
         board = format_table(self.leaderboard)
         return f"{board}\n\nlearning online:\n{self.online_table}" if self.online_table else board
-
-
-def library_versions() -> dict[str, str]:
-    import scipy
-    import sklearn
-
-    return {
-        "adsim": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
-        "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
-        "python": ".".join(map(str, sys.version_info[:3])),
-    }
 
 
 def _online_value(

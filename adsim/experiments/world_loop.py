@@ -139,7 +139,7 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     from adsim.env.world import World
     from adsim.models.config import RunConfig
     from adsim.models.run import train_run
-    from adsim.policies.factory import PolicyBuilder
+    from adsim.experiments.builders import PolicyBuilder
     from adsim.worldmodel import impressions_frame, trained_world
 
     scn = load_scenario(cfg.scenario)

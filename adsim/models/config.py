@@ -224,6 +224,15 @@ class ModelSection(StrictModel):
         default_factory=dict, description="Options of the model's config dataclass."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from adsim.models.zoo import MODULES, available_models
+
+        if v not in MODULES:
+            raise ValueError(f"unknown model {v!r}; available: {', '.join(available_models())}")
+        return v
+
 
 # -------------------------------------------------------------------------------------- loss
 #: loss name -> {option: (check, description of the valid range)}; the names are those of

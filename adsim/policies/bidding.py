@@ -43,7 +43,7 @@ from scipy.special import expit, logit
 from adsim.env.features import as_features
 from adsim.errors import ConfigError
 from adsim.policies.base import BidderState, BiddingPolicy, BidOutcome, BidRequests
-from adsim.policies.simple_bidders import ConstantPacingBidder, TruthfulBidder
+from adsim.env.bidders import ConstantPacingBidder, TruthfulBidder
 
 __all__ = [
     "ConstantPacingBidder",

@@ -1,162 +1,41 @@
-"""Build bandit and bidding policies from scenario config.
+"""Build a bidding policy from its config: the one builder of the one bidder vocabulary.
 
-``fitted`` models and the learning bandits (Thompson sampling, LinUCB, linear TS, the bootstrap
-ensemble, online ε-greedy) learn from a *training* log that is separate from the log used for
-evaluation, so offline estimates are not biased by re-using the same rounds.
-
-:func:`make_bidding_policy` builds a bidding policy for one campaign of an auction scenario.
+:data:`adsim.config.BidderPolicyConfig` is what a campaign's ``bidder`` and a bidding candidate
+(``bidding.candidates``) say; :func:`make_bidding_policy` builds any of its types (the reference
+bidders ``truthful``, ``constant_pacing`` and ``fixed`` come from :mod:`adsim.env.bidders`).
+Bandit policies need a world and a training log; they are built by
+:class:`adsim.experiments.builders.PolicyBuilder`.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from adsim.config import (
     AuctionConfig,
-    BetaThompsonPolicyConfig,
     BidderPolicyConfig,
     CPAPacingPolicyConfig,
-    ConstantPacingPolicyConfig,
     DualPacingPolicyConfig,
-    EnsembleThompsonPolicyConfig,
-    EpsilonGreedyPolicyConfig,
-    LinearThompsonPolicyConfig,
-    LinUCBPolicyConfig,
-    OnlineGreedyPolicyConfig,
     PIDPacingPolicyConfig,
     RLPolicyConfig,
     ShadedPacingPolicyConfig,
-    TruthfulBidderPolicyConfig,
     TSLagrangianPolicyConfig,
-    PolicyConfig,
-    SoftmaxPolicyConfig,
-    ThompsonPolicyConfig,
-    UniformPolicyConfig,
 )
-from adsim.env.features import Contexts
-from adsim.env.logs import BanditLog
-from adsim.env.world import World
-from adsim.estimators.reward_models import LogisticRewardModel
+from adsim.env.bidders import BASELINE_BIDDERS, baseline_bidder
 from adsim.errors import ConfigError
-from adsim.policies.bandits import (
-    BetaThompsonPolicy,
-    EpsilonGreedyPolicy,
-    LinearThompsonPolicy,
-    LinUCBPolicy,
-    LogisticThompsonPolicy,
-    OnlineLogisticScorer,
-    SoftmaxPolicy,
-    UniformPolicy,
-)
-from adsim.policies.base import BanditPolicy, BiddingPolicy, Scorer
+from adsim.policies.base import BiddingPolicy
 
-__all__ = ["PolicyBuilder", "policy_label", "make_bidding_policy"]
-
-
-def policy_label(cfg: PolicyConfig) -> str:
-    """The name shown on the leaderboard."""
-    return cfg.name or cfg.type
-
-
-class PolicyBuilder:
-    """Builds policies for one world, sharing one fitted CTR model among 'fitted' policies.
-
-    Args:
-        world: the world the policies act in.
-        rng: generator for model noise and Thompson-sampling seeds.
-        train_log: training log (needed by 'fitted' models and Thompson sampling).
-    """
-
-    def __init__(
-        self, world: World, rng: np.random.Generator, train_log: BanditLog | None = None
-    ) -> None:
-        self.world = world
-        self.rng = rng
-        self.train_log = train_log
-        self._fitted: LogisticRewardModel | None = None
-
-    def _train_contexts(self, what: str) -> tuple[Contexts, BanditLog]:
-        if self.train_log is None or self.train_log.context is None:
-            raise ConfigError(f"{what} needs a training log; it cannot be the logging policy")
-        return Contexts.from_frame(self.train_log.context, self.world.spec), self.train_log
-
-    def fitted_model(self) -> LogisticRewardModel:
-        """Per-ad logistic regression fitted on the training log (fitted once, then shared)."""
-        if self._fitted is None:
-            ctx, log = self._train_contexts("model: fitted")
-            self._fitted = LogisticRewardModel().fit(ctx, log.action, log.reward, log.n_actions)
-        return self._fitted
-
-    def _scorer(self, model: str, noise: float) -> Scorer:
-        if model == "truth":
-            return self.world.scorer()
-        if model == "noisy_truth":
-            return self.world.scorer(self.world.truth.perturbed(noise, self.rng))
-        return self.fitted_model()
-
-    def build(self, cfg: PolicyConfig) -> BanditPolicy:
-        k = self.world.n_actions
-        if isinstance(cfg, UniformPolicyConfig):
-            policy: BanditPolicy = UniformPolicy(k)
-        elif isinstance(cfg, EpsilonGreedyPolicyConfig):
-            policy = EpsilonGreedyPolicy(self._scorer(cfg.model, cfg.model_noise), k, cfg.epsilon)
-        elif isinstance(cfg, SoftmaxPolicyConfig):
-            policy = SoftmaxPolicy(self._scorer(cfg.model, cfg.model_noise), k, cfg.temperature)
-        else:
-            policy = self.fresh(cfg, int(self.rng.integers(2**63 - 1)))
-            ctx, log = self._train_contexts(f"a {cfg.type} policy")
-            policy.update(ctx, log.action, log.reward)
-        policy.name = policy_label(cfg)
-        return policy
-
-    def fresh(self, cfg: PolicyConfig, seed: int) -> BanditPolicy:
-        """The learning bandit ``cfg`` at its prior (nothing learnt yet), seeded by ``seed``.
-
-        ``build`` fits it on the training log (``learn: offline``); the online runner
-        (:mod:`adsim.experiments.regret`) lets it learn from the scenario's own traffic.
-        """
-        k, d = self.world.n_actions, self.world.spec.design_dim
-        if isinstance(cfg, ThompsonPolicyConfig):
-            refit = "online" if cfg.learn == "online" else "full"  # O(batch) updates online
-            policy: BanditPolicy = LogisticThompsonPolicy(
-                k, d, cfg.prior_precision, cfg.n_samples, seed=seed, refit=refit
-            )
-        elif isinstance(cfg, BetaThompsonPolicyConfig):
-            policy = BetaThompsonPolicy(k, cfg.alpha0, cfg.beta0, cfg.n_samples, seed=seed)
-        elif isinstance(cfg, LinUCBPolicyConfig):
-            policy = LinUCBPolicy(k, d, cfg.alpha, cfg.ridge)
-        elif isinstance(cfg, LinearThompsonPolicyConfig):
-            policy = LinearThompsonPolicy(k, d, cfg.v, cfg.ridge, seed=seed)
-        elif isinstance(cfg, EnsembleThompsonPolicyConfig):
-            from adsim.policies.ensemble import EnsembleThompsonPolicy
-
-            policy = EnsembleThompsonPolicy(
-                k, d, cfg.n_members, cfg.hidden, cfg.lr, cfg.steps_per_update, cfg.batch_size,
-                seed=seed,
-            )
-        elif isinstance(cfg, OnlineGreedyPolicyConfig):
-            scorer = OnlineLogisticScorer(k, d, cfg.prior_precision)
-            policy = EpsilonGreedyPolicy(scorer, k, cfg.epsilon)
-        else:
-            raise ConfigError(
-                f"policy type {cfg.type!r} does not learn; learn: online needs thompson,"
-                " beta_thompson, linucb, lin_thompson, ensemble_thompson or online_epsilon_greedy"
-            )
-        policy.name = policy_label(cfg)
-        return policy
+__all__ = ["make_bidding_policy"]
 
 
 def make_bidding_policy(
-    cfg: BidderPolicyConfig, auction: AuctionConfig, dim: int, seed: int
+    cfg: BidderPolicyConfig, auction: AuctionConfig | None = None, dim: int = 0, seed: int = 0
 ) -> BiddingPolicy:
-    """The bidding policy ``cfg`` for a campaign of ``auction`` (``dim``: design-matrix width)."""
+    """The bidding policy ``cfg`` for a campaign of ``auction`` (``dim``: design-matrix width,
+    needed by ``ts_lagrangian``; ``auction``: its ranking sets the units of ``cpa_pacing``)."""
     from adsim.policies import bidding as b
 
-    per_click = auction.ranking == "ecpm"
-    if isinstance(cfg, TruthfulBidderPolicyConfig):
-        pol: BiddingPolicy = b.TruthfulBidder(cfg.scale)
-    elif isinstance(cfg, ConstantPacingPolicyConfig):
-        pol = b.ConstantPacingBidder()
+    per_click = auction is not None and auction.ranking == "ecpm"
+    if cfg.type in BASELINE_BIDDERS:
+        pol: BiddingPolicy = baseline_bidder(cfg)
     elif isinstance(cfg, DualPacingPolicyConfig):
         pol = b.DualPacingBidder(
             cfg.step_size, cfg.lambda0, cfg.mirror, target=cfg.target, adaptive=cfg.adaptive,

@@ -34,7 +34,7 @@ BAD = [
     (HEAD + "auction:\n  campaigns: [{name: c, targeting: {region: [99]}}]\n",
      "targeting.region: values must be a non-empty list in [0, 8)"),
     (HEAD + "auction:\n  campaigns: [{name: c, bidder: {type: psychic}}]\n",
-     "auction.campaigns[0].bidder.type: must be one of"),
+     "auction.campaigns[0].bidder: unknown type 'psychic'"),
     (HEAD + "auction:\n  market: {type: auctioneers}\n" + CAMP, "auction.market: unknown type"),
     (HEAD + "auction:\n  market: {type: bidders, n_bidders: 5}\n" + CAMP,
      "market.n_bidders (5) + campaigns (1) need that many world ads"),

@@ -15,7 +15,7 @@ from adsim.env.logs import BanditLog
 from adsim.errors import AdsimError, DataError
 from adsim.estimators.api import DEFAULT_ESTIMATORS, evaluate
 from adsim.estimators.cli import parse_estimators_flag
-from adsim.estimators.ope import parse_estimator_spec, split_specs
+from adsim.estimators.registry import parse_estimator_spec, split_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore::adsim.estimators.diagnostics.OverlapWarning")
 

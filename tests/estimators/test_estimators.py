@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adsim.env.logs import BanditLog
-from adsim.estimators.ope import ESTIMATORS, make_estimator
+from adsim.estimators.registry import ESTIMATORS, make_estimator
 from tests.estimators.conftest import make_log
 
 pytestmark = pytest.mark.filterwarnings("ignore::adsim.estimators.diagnostics.OverlapWarning")

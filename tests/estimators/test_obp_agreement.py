@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from adsim.env.logs import BanditLog
-from adsim.estimators.ope import make_estimator
+from adsim.estimators.registry import make_estimator
 
 pytestmark = pytest.mark.filterwarnings("ignore::adsim.estimators.diagnostics.OverlapWarning")
 

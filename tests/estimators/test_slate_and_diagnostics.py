@@ -10,7 +10,7 @@ import pytest
 from adsim.env.logs import BanditLog
 from adsim.errors import DataError
 from adsim.estimators.diagnostics import OverlapWarning, overlap_diagnostics
-from adsim.estimators.ope import make_estimator
+from adsim.estimators.registry import make_estimator
 
 pytestmark = pytest.mark.filterwarnings("ignore::adsim.estimators.diagnostics.OverlapWarning")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from adsim.cli import main
-from adsim.estimators.validation import load_validation, run_validation
+from adsim.experiments.ope_validation import load_validation, run_validation
 
 SCENARIO = "scenarios/ope_validation.yaml"
 

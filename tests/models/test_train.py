@@ -172,7 +172,7 @@ def test_checkpoint_loads_on_cpu(tmp_path: Path, tiny_run_config: dict) -> None:
 CLI_ERRORS = [
     ({"train": {"lr": -1}}, "train.lr: must be > 0"),
     ({"train": {"swa_epochs": 5, "epochs": 2}}, "swa_epochs (5) must be < epochs (2)"),
-    ({"model": {"name": "nope"}}, "model: unknown model 'nope'"),
+    ({"model": {"name": "nope"}}, "model.name: unknown model 'nope'"),
     ({"model": {"name": "deepfm", "options": {"depth": 3}}}, "model: model 'deepfm' has no option 'depth'"),
     ({"train": {"amp": "fp16", "device": "cpu"}}, "train.amp 'fp16' needs CUDA"),
     ({"train": {"task_weights": [1, 2]}}, "train.task_weights has 2 weights but the data has 1 tasks"),

@@ -242,7 +242,7 @@ def test_world_model_as_dm_reward_model(world_run):
     """With the network itself as q̂, DM is the exact value up to the sampled contexts."""
     from adsim.env.features import Contexts
     from adsim.env.oracle import policy_value
-    from adsim.estimators.ope import make_estimator
+    from adsim.estimators.registry import make_estimator
     from adsim.policies.bandits import UniformPolicy
 
     world = _world(world_run)

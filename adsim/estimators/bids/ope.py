@@ -85,7 +85,7 @@ def target_bids(target: Any, log: BidLog, contexts: Any = None) -> np.ndarray:
     """The target's bids on every logged request: ``target.bid(requests, state)`` once, with
     ``requests`` built from the log (``expected_value``, ``ctr``, ``time``; ``contexts`` if
     given) and a static state (step 0 of 1, no budget)."""
-    from adsim.policies.base import BidderState, BidRequests
+    from adsim.env.types import BidderState, BidRequests
 
     n = log.n_rounds
     values = log.col("expected_value")

@@ -15,7 +15,10 @@ from adsim.models.schema import ModelSchema
 
 __all__ = ["register", "build_model", "available_models", "MODULES", "MULTITASK"]
 
-#: name -> module that defines it (imported on first use, keeps `import adsim` light)
+#: name -> module that defines it (imported on first use, keeps `import adsim` light). The one
+#: list of model names: ``@register`` refuses a name that is not here (or lives elsewhere), the
+#: training config (``model.name``) accepts exactly these, and tests/test_registries.py imports
+#: every module to check each name is registered.
 MODULES: dict[str, str] = {
     # single-task feature-interaction models (issue 7); all also accept several tasks
     "lr": "adsim.models.zoo.lr",
@@ -47,6 +50,11 @@ def register(name: str, config_cls: type) -> Callable[[type], type]:
     """Class decorator: register a model class under ``name`` with its config dataclass."""
 
     def deco(cls: type) -> type:
+        if MODULES.get(name) != cls.__module__:  # MODULES is the one list of names
+            raise RuntimeError(
+                f"model {name!r} registered in {cls.__module__} but MODULES says"
+                f" {MODULES.get(name)!r}: add it to adsim.models.zoo.MODULES"
+            )
         _REGISTRY[name] = (cls, config_cls)
         cls.zoo_name = name  # type: ignore[attr-defined]
         return cls

@@ -85,7 +85,7 @@ class ValidationConfig(StrictModel):
     @field_validator("estimators")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        from adsim.estimators.ope import ESTIMATORS
+        from adsim.estimators.registry import ESTIMATORS
         from adsim.estimators.slate import SLATE_ESTIMATORS
 
         for name in v:
@@ -129,7 +129,7 @@ class _Setup:
 def _setup(cfg: ValidationConfig) -> _Setup:
     from adsim.env.oracle import policy_value
     from adsim.env.world import World
-    from adsim.policies.factory import PolicyBuilder, policy_label
+    from adsim.experiments.builders import PolicyBuilder, policy_label
 
     streams = np.random.SeedSequence(cfg.seed).spawn(4)
     rng_world, rng_logger, rng_train, rng_policy = (np.random.default_rng(s) for s in streams)
@@ -168,7 +168,7 @@ def _one_seed(args: tuple[ValidationConfig, _Setup, int]) -> list[dict]:
     from adsim.env.logs import BanditLog
     from adsim.estimators.base import check_action_dist
     from adsim.estimators.diagnostics import OverlapWarning, overlap_diagnostics
-    from adsim.estimators.ope import make_estimator
+    from adsim.estimators.registry import make_estimator
 
     cfg, st, s = args
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, s]))

@@ -22,7 +22,7 @@ def scenario_target(spec: str, log_path: str | Path) -> np.ndarray:
     from adsim.config import load_scenario
     from adsim.env.features import Contexts
     from adsim.env.logs import read_log
-    from adsim.policies.factory import PolicyBuilder, policy_label
+    from adsim.experiments.builders import PolicyBuilder, policy_label
     from adsim.worldmodel import build_world
 
     path, _, name = spec.rpartition(":")
