@@ -225,20 +225,56 @@ def make_calibrator(method: str) -> _Calibrator:
     return _KINDS[method]()
 
 
+#: bounds a stored calibrator must respect (a fitted one always does; a hand-edited one may not)
+_T_RANGE = (1e-3, 1e3)
+_PLATT_MAX = 1e3
+
+
+def _finite(d: dict[str, Any], key: str) -> float:
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        raise DataError(f"calibrator {d.get('method')!r}: {key} must be a finite number, found {v!r}")
+    return float(v)
+
+
 def calibrator_from_dict(d: dict[str, Any]) -> _Calibrator:
-    """Rebuild a fitted calibrator from :meth:`to_dict` output."""
+    """Rebuild a fitted calibrator from :meth:`to_dict` output, validating it as data.
+
+    Refused (:class:`DataError`): an unknown method; a temperature outside
+    ``[1e-3, 1e3]`` or not finite; Platt coefficients beyond ±1e3; isotonic thresholds that are
+    not finite, not increasing (x) / non-decreasing (y), of different lengths, or y outside [0, 1].
+    """
+    if not isinstance(d, dict):
+        raise DataError(f"a calibrator must be a JSON object, found {type(d).__name__}")
     method = d.get("method")
+    if method not in _KINDS:
+        raise DataError(f"unknown calibration method {method!r}; expected one of {sorted(_KINDS)}")
     cal = make_calibrator(str(method))
     if isinstance(cal, IdentityCalibrator):
         cal.fitted_ = True
     elif isinstance(cal, TemperatureScaling):
-        cal.temperature_ = float(d["temperature_"])
+        t = _finite(d, "temperature_")
+        if not _T_RANGE[0] <= t <= _T_RANGE[1]:
+            raise DataError(f"calibrator 'temperature': temperature_ {t!r} is outside {list(_T_RANGE)}")
+        cal.temperature_ = t
     elif isinstance(cal, PlattScaling):
-        cal.coef_, cal.intercept_ = float(d["coef_"]), float(d["intercept_"])
+        a, b = _finite(d, "coef_"), _finite(d, "intercept_")
+        if abs(a) > _PLATT_MAX or abs(b) > _PLATT_MAX:
+            raise DataError(f"calibrator 'platt': coef_ {a!r} / intercept_ {b!r} beyond ±{_PLATT_MAX:g}")
+        cal.coef_, cal.intercept_ = a, b
     elif isinstance(cal, IsotonicCalibrator):
-        cal.y_min, cal.y_max = float(d["y_min"]), float(d["y_max"])
-        cal.x_thresholds_ = np.asarray(d["x_thresholds_"], dtype=np.float64)
-        cal.y_thresholds_ = np.asarray(d["y_thresholds_"], dtype=np.float64)
+        cal.y_min, cal.y_max = _finite(d, "y_min"), _finite(d, "y_max")
+        x = np.asarray(d["x_thresholds_"], dtype=np.float64)
+        y = np.asarray(d["y_thresholds_"], dtype=np.float64)
+        if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+            raise DataError("calibrator 'isotonic': x_thresholds_ and y_thresholds_ must be equal-length lists")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise DataError("calibrator 'isotonic': thresholds must be finite")
+        if (y < 0).any() or (y > 1).any() or not 0 <= cal.y_min <= cal.y_max <= 1:
+            raise DataError("calibrator 'isotonic': y_thresholds_, y_min and y_max must be probabilities in [0, 1]")
+        if (np.diff(x) < 0).any() or (np.diff(y) < 0).any():
+            raise DataError("calibrator 'isotonic': thresholds must be non-decreasing")
+        cal.x_thresholds_, cal.y_thresholds_ = x, y
     return cal
 
 
@@ -251,14 +287,25 @@ def save_calibrators(path: str | Path, calibrators: dict[str, _Calibrator]) -> N
 
 
 def load_calibrators(path: str | Path) -> dict[str, _Calibrator]:
-    """Task name → fitted calibrator, from a ``calibrator.json``."""
+    """Task name → fitted calibrator, from a ``calibrator.json``; every problem is a DataError
+    naming the file (and the task)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: calibrator file not found; run `adsim calibrate RUN_DIR`")
-    d = json.loads(p.read_text(encoding="utf-8"))
-    if d.get("format") != "adsim.calibrator/1":
-        raise DataError(f"{p}: not an adsim calibrator file")
-    return {t: calibrator_from_dict(c) for t, c in d["tasks"].items()}
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{p}: calibrator.json is damaged ({type(exc).__name__}: {exc}); refit it with"
+                        " `adsim calibrate RUN_DIR`") from None
+    if not isinstance(d, dict) or d.get("format") != "adsim.calibrator/1" or not isinstance(d.get("tasks"), dict):
+        raise DataError(f"{p}: not an adsim calibrator file (format 'adsim.calibrator/1' with a 'tasks' table)")
+    out = {}
+    for t, c in d["tasks"].items():
+        try:
+            out[t] = calibrator_from_dict(c)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{p}: task {t!r}: {exc}; refit it with `adsim calibrate RUN_DIR`") from None
+    return out
 
 
 def reliability_diagram(

@@ -222,17 +222,44 @@ class RLBidder(BiddingPolicy):
         import torch
         from gymnasium import spaces
 
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != "adsim-rl-bidder/1":
+        from adsim.errors import AdsimError, DataError
+
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(f"{meta_path}: unreadable RL bidder description ({type(exc).__name__}: {exc});"
+                            " retrain it with `adsim train-rl`") from None
+        if not isinstance(meta, dict) or meta.get("format") != "adsim-rl-bidder/1":
             raise ConfigError(f"{meta_path}: not an adsim RL bidder description")
-        obs_space = spaces.Box(0.0, 1.0, shape=(int(meta["obs_dim"]),), dtype=np.float32)
-        if meta["algo"] == "dqn":
-            act_space: Any = spaces.Discrete(int(meta["n_bins"]))
-        else:
-            act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-        policy_cls = _algo(meta["algo"]).policy_aliases["MlpPolicy"]
-        policy = policy_cls(obs_space, act_space, lambda _: 0.0, net_arch=list(meta["net_arch"]))
-        policy.load_state_dict(torch.load(p, map_location="cpu", weights_only=True))
+        try:  # every field is data from a file: a bad one is a clear error, never a traceback
+            obs_dim, net_arch = int(meta["obs_dim"]), [int(h) for h in meta["net_arch"]]
+            if not 1 <= obs_dim <= 4096 or not net_arch or not all(1 <= h <= 65536 for h in net_arch):
+                raise ValueError("obs_dim or net_arch out of range")
+            obs_space = spaces.Box(0.0, 1.0, shape=(obs_dim,), dtype=np.float32)
+            if meta["algo"] == "dqn":
+                n_bins = int(meta["n_bins"])
+                if not 2 <= n_bins <= 100_000:
+                    raise ValueError(f"n_bins {n_bins} out of range")
+                act_space: Any = spaces.Discrete(n_bins)
+            else:
+                act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+            policy_cls = _algo(meta["algo"]).policy_aliases["MlpPolicy"]
+            policy = policy_cls(obs_space, act_space, lambda _: 0.0, net_arch=net_arch)
+        except AdsimError:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise DataError(f"{meta_path}: damaged RL bidder description ({type(exc).__name__}: {exc});"
+                            " retrain it with `adsim train-rl`") from None
+        try:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, foreign, or a pickle that is not plain data (not run)
+            raise DataError(f"{p}: not a readable RL model file ({type(exc).__name__}:"
+                            f" {' '.join(str(exc).split())[:160]}); retrain it with `adsim train-rl`") from None
+        try:
+            policy.load_state_dict(state)
+        except (RuntimeError, TypeError, KeyError, AttributeError) as exc:
+            raise DataError(f"{p}: RL model weights do not fit {meta_path.name} ({type(exc).__name__}:"
+                            f" {' '.join(str(exc).split())[:160]}); retrain it with `adsim train-rl`") from None
         policy.set_training_mode(False)
         return cls(policy, meta)
 
