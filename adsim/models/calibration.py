@@ -179,13 +179,20 @@ class IsotonicCalibrator(_Calibrator):
     """Monotone non-decreasing map fitted by ``IsotonicRegression``, stored as thresholds.
 
     ``y_min``/``y_max`` bound the output away from 0 and 1 so log-loss stays finite.
+
+    ``min_tail`` (default 20): the lowest and the highest block of the step function are pooled
+    with their neighbours (pool-adjacent-violators keeps the map monotone) until each holds at
+    least that many validation rows. Without it, a top block of a few rows that were all clicks
+    maps every score above the validation range — e.g. a cold-start request whose features are
+    all missing, on a small run — to ``y_max`` = 0.999999.
     """
 
     kind = "isotonic"
 
-    def __init__(self, *, y_min: float = 1e-6, y_max: float = 1 - 1e-6) -> None:
+    def __init__(self, *, y_min: float = 1e-6, y_max: float = 1 - 1e-6, min_tail: int = 20) -> None:
         self.y_min = y_min
         self.y_max = y_max
+        self.min_tail = min_tail
 
     def fit(self, p: Any, y: Any) -> IsotonicCalibrator:
         from sklearn.isotonic import IsotonicRegression
@@ -194,8 +201,30 @@ class IsotonicCalibrator(_Calibrator):
         iso = IsotonicRegression(
             y_min=self.y_min, y_max=self.y_max, increasing=True, out_of_bounds="clip"
         ).fit(p, y)
-        self.x_thresholds_ = np.asarray(iso.X_thresholds_, dtype=np.float64)
-        self.y_thresholds_ = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        order = np.argsort(p, kind="stable")
+        xs, fitted = p[order], iso.predict(p[order])
+        ys = y[order]
+        # blocks: runs of equal fitted value over the sorted scores
+        starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+        ends = np.r_[starts[1:], len(xs)]
+        need, last = min(self.min_tail, len(xs)), len(starts) - 1
+        lo = 0
+        while lo < last and ends[lo] < need:
+            lo += 1
+        hi = last
+        while hi > lo and len(xs) - starts[hi] < need:
+            hi -= 1
+        if hi <= lo:  # too few rows for two tails: one block
+            edges = [(0, len(xs))]
+        else:
+            edges = [(0, ends[lo]), *((starts[k], ends[k]) for k in range(lo + 1, hi)), (starts[hi], len(xs))]
+        x_t, y_t = [], []
+        for a, b in edges:
+            v = float(np.clip(ys[a:b].mean(), self.y_min, self.y_max))  # PAVA value of the block
+            x_t += [xs[a], xs[b - 1]]
+            y_t += [v, v]
+        self.x_thresholds_ = np.asarray(x_t, dtype=np.float64)
+        self.y_thresholds_ = np.asarray(y_t, dtype=np.float64)
         return self
 
     def predict(self, p: Any) -> np.ndarray:
@@ -208,6 +237,7 @@ class IsotonicCalibrator(_Calibrator):
             "method": self.kind,
             "y_min": self.y_min,
             "y_max": self.y_max,
+            "min_tail": self.min_tail,
             "x_thresholds_": self.x_thresholds_.tolist(),
             "y_thresholds_": self.y_thresholds_.tolist(),
         }
@@ -264,6 +294,7 @@ def calibrator_from_dict(d: dict[str, Any]) -> _Calibrator:
         cal.coef_, cal.intercept_ = a, b
     elif isinstance(cal, IsotonicCalibrator):
         cal.y_min, cal.y_max = _finite(d, "y_min"), _finite(d, "y_max")
+        cal.min_tail = int(d.get("min_tail", 1))  # files written before min_tail existed: 1 (none)
         x = np.asarray(d["x_thresholds_"], dtype=np.float64)
         y = np.asarray(d["y_thresholds_"], dtype=np.float64)
         if x.ndim != 1 or x.shape != y.shape or x.size == 0:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from adsim.errors import DataError
+from adsim.models.data import DENSE_LIMIT
 
 __all__ = ["FeatureEncoder", "EncodedBatch", "feature_spec", "raw_key", "dense_column", "check_scalar"]
 
@@ -121,6 +122,11 @@ class FeatureEncoder:
             if self.log1p.any():
                 xl = x[:, self.log1p]
                 x[:, self.log1p] = np.sign(xl) * np.log1p(np.abs(xl))
+            huge = np.abs(x) > DENSE_LIMIT
+            if huge.any():
+                i, j = (int(v) for v in np.argwhere(huge)[0])
+                raise DataError(f"feature {self.dense[j]!r} (dense) of candidate {i} is beyond ±{DENSE_LIMIT:g}"
+                                f"{' after log1p' if self.log1p[j] else ''}; send a smaller value or null")
             x = (x - self.mean) / self.scale
             dense = np.nan_to_num(x, nan=0.0).astype(np.float32)
         sparse = np.empty((n, len(self.sparse)), dtype=np.int64)
