@@ -25,9 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim.env.logs import BanditLog, read_log
+from adsim.env.logs import BanditLog, check_log_size, read_log
 from adsim.errors import DataError
-from adsim.estimators.base import Estimate, check_action_dist, check_reward_model
+from adsim.estimators.base import (
+    MAX_BOOTSTRAP_DRAWS,
+    Estimate,
+    check_action_dist,
+    check_reward_model,
+)
 from adsim.estimators.diagnostics import OverlapDiagnostics, OverlapWarning, overlap_diagnostics
 from adsim.estimators.ope import ESTIMATORS, make_estimator
 from adsim.estimators.reward_models import REWARD_MODELS, cross_fit_predict, log_features
@@ -197,6 +202,15 @@ def evaluate(
         raise DataError(f"unknown estimator {unknown[0]!r}; choose from {sorted(ESTIMATORS)}")
     if not estimators:
         raise DataError("no estimators requested")
+    if log.n_rounds < 2:
+        raise DataError(f"the log has {log.n_rounds} row; off-policy estimates need at least 2 (for a"
+                        " standard error)")
+    if interval == "bootstrap" and n_bootstrap * log.n_rounds > MAX_BOOTSTRAP_DRAWS:
+        raise DataError(
+            f"--n-bootstrap {n_bootstrap:,} on {log.n_rounds:,} rows would draw"
+            f" {n_bootstrap * log.n_rounds:.3g} bootstrap weights per estimator (limit"
+            f" {MAX_BOOTSTRAP_DRAWS:.0e}); use fewer replicates or --interval clt"
+        )
     raw = np.asarray(action_dist, dtype=np.float64)
     pi = check_action_dist(raw, log)
     diag = overlap_diagnostics(log, pi)
@@ -216,6 +230,17 @@ def evaluate(
                 out.append(est.estimate(log, raw))
             else:
                 out.append(est._estimate_checked(log, pi, q, diag))
+    for e in out:  # every reported figure is finite, or the run is an error (never NaN with exit 0)
+        figures = {"value": e.value, "std_err": e.std_err, "ci_low": e.ci_low, "ci_high": e.ci_high}
+        bad = [k for k, v in figures.items() if not math.isfinite(v)]
+        if bad:
+            why = ("the target gives no probability to any logged action (no overlap)"
+                   if diag.ess == 0 or not np.isfinite(diag.ess) else
+                   "weights or rewards too extreme for this estimator")
+            raise DataError(
+                f"estimator {e.estimator!r} is undefined on this log ({bad[0]} is {figures[bad[0]]}): {why};"
+                " leave it out with --estimators, or check the log and target"
+            )
     problems = diag.problems()
     if warn and problems:
         diag.warn(stacklevel=2)
@@ -242,14 +267,27 @@ def run_ope(
         tdf = target
     k_target = target_n_actions(tdf) if tdf is not None else (
         np.shape(target)[1] if np.ndim(target) >= 2 else None)
+    tname = inputs.get("target", "the target")
     if isinstance(log, BanditLog):
         blog = log
     else:
         inputs["log"] = str(log)
-        blog = read_log(log, n_actions=k_target)
-    if k_target is not None and k_target != blog.n_actions:
-        blog = BanditLog(blog.action, blog.reward, blog.pscore, k_target, blog.context,
-                         blog.position, None)
+        blog = read_log(log)  # its own n_actions (parquet metadata, else max action + 1)
+    if k_target is not None:
+        # the target decides the action set; it must cover every logged action (else the target
+        # is what is wrong: name it) and fit in memory with the log
+        check_log_size(blog.n_rounds, k_target, what=f"{tname} (with {blog.n_rounds:,} logged rows)")
+        bad = np.flatnonzero(blog.action >= k_target)
+        if bad.size:
+            r = int(bad[0])
+            raise DataError(
+                f"{tname}: the target gives probabilities for {k_target} actions (0 … {k_target - 1}), but"
+                f" the log {inputs.get('log', '')} has action {int(blog.action[r])} at row {r}; give the target"
+                " one probability per action of the log (or fix the log's action ids)"
+            )
+        if k_target != blog.n_actions:
+            blog = BanditLog(blog.action, blog.reward, blog.pscore, k_target, blog.context,
+                             blog.position, None)
     if tdf is not None:
         try:
             pi = target_from_frame(tdf, blog.n_rounds, blog.n_actions)

@@ -21,8 +21,10 @@ _DEFAULT = "dm,ips,snips,dr,sndr,switch_dr_slope,dr_os_slope"
 def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) -> None:
     if not 0.5 < confidence < 1.0:
         raise AdsimError(f"--confidence must be in (0.5, 1), got {confidence}")
-    if n_bootstrap < 10:
-        raise AdsimError(f"--n-bootstrap must be >= 10, got {n_bootstrap}")
+    from adsim.estimators.base import MAX_BOOTSTRAP, MIN_BOOTSTRAP
+
+    if not MIN_BOOTSTRAP <= n_bootstrap <= MAX_BOOTSTRAP:
+        raise AdsimError(f"--n-bootstrap must be in [{MIN_BOOTSTRAP}, {MAX_BOOTSTRAP:,}], got {n_bootstrap}")
     if folds < 1:
         raise AdsimError(f"--folds must be >= 1, got {folds}")
     if seed < 0:
@@ -62,7 +64,10 @@ def ope_command(
     from adsim.estimators.api import run_ope
     from adsim.estimators.diagnostics import OverlapWarning
 
+    from adsim._io import check_output_dir
+
     _check_common(confidence, n_bootstrap, folds, seed)
+    check_output_dir(out_dir, "--out")  # before any work
     names = [e.strip() for e in estimators.split(",") if e.strip()]
     tgt: object = target
     if ".yaml:" in target or ".yml:" in target:

@@ -121,7 +121,8 @@ BAD = [
     (_bad_log(pscore=(5, 1.5)), "column 'pscore' must be in (0, 1], found 1.5 at row 5"),
     (_bad_log(reward=(9, np.nan)), "column 'reward': non-finite value (NaN or inf) at row 9"),
     (_bad_log(reward=(4, np.inf)), "column 'reward': non-finite value (NaN or inf) at row 4"),
-    (_bad_log(action=(3, 7)), "column 'action': 7 at row 3 is outside the action set [0, 3)"),
+    (_bad_log(action=(3, 7)), "target.csv: the target gives probabilities for 3 actions (0 … 2), but the"
+     " log"),
     (_bad_log(action=(2, -1)), "column 'action': -1 at row 2 is outside the action set [0, 3)"),
     (_bad_log(action=(6, 1.5)), "column 'action': 1.5 at row 6 is not an integer"),
     (_bad_log(reward=(1, "abc")), "column 'reward' must be numeric"),
