@@ -455,6 +455,9 @@ def _resolve_roles(cfg: DatasetConfig, defaults: Any) -> dict[str, Any]:
                 f"data.{role}: {c!r} is the {kind} column; a feature must not be the target (label"
                 f" leakage) — remove it from data.{role}"
             )
+    dup = sorted({c for c in roles["labels"] if roles["labels"].count(c) > 1})
+    if dup:
+        raise ConfigError(f"data.labels: {dup[0]!r} is listed twice; list each label column once")
     seen: dict[str, str] = {}
     for role, c in feats:
         if c in seen:
