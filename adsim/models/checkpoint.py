@@ -235,7 +235,11 @@ class Run:
             for j, task in enumerate(self.schema.tasks):
                 if task in self.calibrators:
                     p[:, j] = self.calibrators[task].predict(p[:, j])
-        return p
+        if not np.isfinite(p).all():  # scored values are probabilities, or an error
+            r = int(np.flatnonzero(~np.isfinite(p).all(axis=1))[0])
+            raise DataError(f"run folder {self.path}: the model produced a non-finite probability for row {r};"
+                            " its weights are damaged — retrain it")
+        return np.clip(p, 0.0, 1.0, out=p)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", verify: bool = True) -> Run:
