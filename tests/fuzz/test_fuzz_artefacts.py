@@ -452,3 +452,119 @@ def test_any_hostile_cell_gives_a_complete_folder_or_exit_2(tmp_path_factory: py
         data, _ = load_split(tmp / "processed", s)
         assert np.isfinite(data.dense).all() and np.isin(data.labels, (0.0, 1.0)).all()
     assert os.path.exists(tmp / "processed" / MANIFEST)
+
+
+# ------------------------------------------------------------------------- kill tests (slow)
+def _spawn(args: list[str], cwd: Path):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    return subprocess.Popen([sys.executable, "-m", "adsim.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_at(args: list[str], cwd: Path, after: float) -> int | None:
+    """Run ``adsim ARGS``; SIGKILL it ``after`` seconds in. Returns its exit code if it finished first."""
+    import signal
+    import time
+
+    proc = _spawn(args, cwd)
+    deadline = time.monotonic() + after
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+    assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    return proc.returncode
+
+
+def _timed(args: list[str], cwd: Path) -> float:
+    import time
+
+    t0 = time.monotonic()
+    proc = _spawn(args, cwd)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err.decode()
+    return time.monotonic() - t0
+
+
+@pytest.mark.slow
+def test_sigkill_train_at_random_moments_leaves_no_finished_looking_folder(tmp_path: Path, rows: Path) -> None:
+    """SIGKILL ``adsim train`` at 24 random moments: each run folder is absent, complete (manifest
+    verifies, loads) or unfinished — and then every reader refuses it; an unfinished one resumes."""
+    from adsim.models.checkpoint import verify_run_folder
+    from fuzz_helpers import run_config
+
+    cfg = run_config("kill", tmp_path / "processed", epochs=3, checkpoint_every=2, batch_size=128)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli("prepare-data", str(path))[0] == 0  # prepared once: the kills hit training
+    full = _timed(["train", str(path), "--out", str(tmp_path / "full"), "--quiet"], tmp_path)
+    rng = np.random.default_rng(13)
+    seen = {"absent": 0, "complete": 0, "unfinished": 0}
+    resumable = None
+    for i, after in enumerate(rng.uniform(0.0, 1.15 * full, 24)):
+        out = tmp_path / f"k{i}"
+        code = _kill_at(["train", str(path), "--out", str(out), "--quiet"], tmp_path, float(after))
+        assert code in (None, 0)
+        if not out.exists():
+            seen["absent"] += 1
+        elif (out / MANIFEST).exists():
+            seen["complete"] += 1
+            verify_run_folder(out)
+            assert np.isfinite(load_run(out).predict_frame(pd.read_parquet(rows))).all()
+        else:
+            seen["unfinished"] += 1
+            with pytest.raises(AdsimError, match="is incomplete"):
+                load_run(out)
+            for args in (["predict", str(out), "--input", str(rows), "--output", str(out / "p.parquet"), "--quiet"],
+                         ["export", str(out)], ["calibrate", str(out)], ["serve", str(out), "--port", "1"]):
+                c, _, err = cli(*args)
+                assert c == 2 and "Traceback" not in err, (args[0], err)
+            assert not (out / "p.parquet").exists() and not (out / "model.onnx").exists()
+            if (out / "resume.pt").exists():
+                resumable = out
+    assert seen["unfinished"] >= 3, seen
+    assert resumable is not None, seen
+    assert cli("train", str(path), "--out", str(resumable), "--resume", "--quiet")[0] == 0
+    verify_run_folder(resumable)
+    assert load_run(resumable).schema == load_run(tmp_path / "full").schema
+
+
+@pytest.mark.slow
+def test_sigkill_prepare_data_at_random_moments_leaves_no_or_a_complete_folder(tmp_path: Path) -> None:
+    """SIGKILL ``adsim prepare-data`` at 24 random moments: ``processed_dir`` is absent or a complete
+    folder (manifest verifies, every split loads) — never a partial one."""
+    from adsim._io import verify_manifest
+    from adsim.models.data import load_split
+    from fuzz_helpers import run_config
+
+    cfg = run_config("killprep", tmp_path / "processed")
+    cfg["data"]["source"]["n_rows"] = 60_000  # long enough for kills to land mid-way
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    full = _timed(["prepare-data", str(path)], tmp_path)
+    import shutil as _sh
+
+    _sh.rmtree(tmp_path / "processed")
+    rng = np.random.default_rng(17)
+    seen = {"absent": 0, "complete": 0, "interrupted": 0}
+    for after in rng.uniform(0.0, 1.15 * full, 24):
+        d = tmp_path / "processed"
+        code = _kill_at(["prepare-data", str(path)], tmp_path, float(after))
+        assert code in (None, 0)
+        seen["interrupted"] += code is None
+        # killed or not, the folder is absent or complete (the last finished one, or a new one if
+        # the kill landed after the rename)
+        if not d.exists():
+            seen["absent"] += 1
+            continue
+        seen["complete"] += 1
+        verify_manifest(d, kind="data")
+        for s in ("train", "val", "test"):
+            assert len(load_split(d, s)[0]) > 0
+    assert seen["interrupted"] >= 10 and seen["complete"] >= 1, seen
