@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from adsim._io import MANIFEST, check_output_dir, write_json, write_manifest, write_text, write_with
+from adsim._io import MANIFEST, write_json, write_manifest, write_text, write_with
 from adsim.errors import ConfigError, DataError
 from adsim.models.config import RunConfig
 
@@ -123,7 +123,7 @@ def train_run(
     from adsim.models.data import is_prepared, load_split, prepare_data
     from adsim.models.train import Trainer
 
-    out = check_output_dir(Path(out_dir) if out_dir is not None else Path("runs") / cfg.name, "--out")
+    out = _check_run_out(Path(out_dir) if out_dir is not None else Path("runs") / cfg.name)
     if progress is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"progress": progress})})
     if prepare or not is_prepared(cfg.data):
@@ -160,6 +160,24 @@ def train_run(
     metrics["model"] = cfg.model.name
     write_json(out / "test_metrics.json", metrics)
     write_run_manifest(out)
+    return out
+
+
+def _check_run_out(out: Path) -> Path:
+    """The run folder must be a folder (or absent) under a writable parent — checked before any work.
+
+    (Not :func:`adsim._io.check_output_dir`: a run folder is trained in place and may hold an
+    unfinished run to ``--resume``, which a fresh-output check would rightly refuse.)
+    """
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder; choose another path")
+    probe = out.absolute().parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {probe} is not a writable folder; choose another path")
     return out
 
 
