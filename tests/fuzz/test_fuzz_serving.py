@@ -85,6 +85,10 @@ BAD = [
     ("dense list", {"user_id": "u", "user": {"x0": [1, 2]}, "candidates": _cands(2)}, 422, "x0"),
     ("sparse list", {"user_id": "u", "candidates": [{"features": {"ad_id": [1, 2]}}]}, 422, "ad_id"),
     ("sparse dict", {"user_id": "u", "candidates": [{"features": {"ad_id": {"a": 1}}}]}, 422, "ad_id"),
+    ("dense ragged", {"user_id": "u", "candidates": [{"features": {}}, {"features": {"x0": []}}]}, 422,
+     "feature 'x0' (dense) must be a number or null, got [] in candidate 1"),  # found by hypothesis
+    ("dense 10**400", {"user_id": "u", "candidates": [{"features": {"x0": 10**400}}]}, 422,
+     "feature 'x0' (dense) is too large"),
     ("unknown feature", {"user_id": "u", "user": {"nope": 1}, "candidates": _cands(1)}, 422, "unknown feature 'nope'"),
     ("no candidates", {"user_id": "u", "candidates": []}, 422, "candidates"),
     ("user_id float", {"user_id": 1.5, "candidates": _cands(1)}, 422, "user_id"),
