@@ -508,6 +508,7 @@ def prepare_data(cfg: DatasetConfig) -> Path:
     from adsim.models.readers import generate_synthetic, read_source
 
     out = check_output_dir(cfg.processed_dir, "data.processed_dir")  # before any work
+    _check_replaceable(out)
     src = cfg.source
     if src.type == "synthetic":
         df, defaults = generate_synthetic(src)
@@ -543,6 +544,22 @@ def prepare_data(cfg: DatasetConfig) -> Path:
             "truth_column": roles["truth"], "rows": {k: len(v) for k, v in frames.items()},
         })
     return out
+
+
+_OWN_FILES = {*(f"{s}_data.parquet" for s in SPLITS), "preprocessors.json", "manifest.json"}
+
+
+def _check_replaceable(out: Path) -> None:
+    """``processed_dir`` is replaced as a whole: refuse a folder holding anything adsim did not write."""
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _OWN_FILES)
+    if foreign:
+        raise ConfigError(
+            f"data.processed_dir {out}: the folder holds {foreign[0]!r}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''},"
+            " which adsim did not write; it is replaced as a whole when the data are prepared — choose a new"
+            " or empty folder"
+        )
 
 
 def load_preprocessor(processed_dir: str | Path) -> tuple[Preprocessor, dict[str, Any]]:

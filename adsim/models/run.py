@@ -173,6 +173,10 @@ def _check_run_out(out: Path) -> Path:
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder; choose another path")
+    markers = ("manifest.json", "config.yaml", "resume.pt", "checkpoint.pt")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in markers):
+        raise ConfigError(f"--out {out}: a folder of other files (not an adsim run folder); the run would write"
+                          " into it — choose a new or empty folder")
     probe = out.absolute().parent
     while not probe.exists():
         probe = probe.parent

@@ -416,6 +416,21 @@ def test_failed_prepare_leaves_the_previous_folder_intact(tmp_path: Path) -> Non
     assert no_partial(tmp_path) == []
 
 
+def test_prepare_never_replaces_a_folder_of_other_files(tmp_path: Path) -> None:
+    (tmp_path / "processed").mkdir()
+    (tmp_path / "processed" / "my_raw_data.csv").write_text("keep me")
+    code, _, err = cli("prepare-data", str(_data_config(tmp_path, _splits())))
+    assert code == 2 and "holds 'my_raw_data.csv', which adsim did not write" in err, err
+    assert (tmp_path / "processed" / "my_raw_data.csv").read_text() == "keep me"
+
+
+def test_train_refuses_a_folder_of_other_files_as_out(run_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    code, _, err = cli("train", str(run_dir / "config.yaml"), "--out", str(tmp_path), "--quiet")
+    assert code == 2 and "a folder of other files (not an adsim run folder)" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 def test_train_refuses_processed_data_without_manifest(tmp_path: Path) -> None:
     from adsim.models.data import load_split
 
