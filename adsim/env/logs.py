@@ -309,6 +309,10 @@ class BanditLog:
         ``context`` holds the numeric context columns as a float matrix (an ``(n, 1)`` column of
         ones when there are none); ``action_context`` is the identity (one-hot action ids).
         """
+        need = 8 * self.n_actions * self.n_actions
+        if need > memory_ceiling_bytes():
+            raise DataError(f"to_obp: the one-hot action_context of {self.n_actions:,} actions needs"
+                            f" {need / (1 << 30):.3g} GiB, above the memory ceiling (ADSIM_MAX_MEMORY_GB)")
         if self.context is not None:
             num = self.context.select_dtypes(include="number")
             ctx = num.to_numpy(np.float64) if num.shape[1] else np.ones((self.n_rounds, 1))
@@ -349,17 +353,27 @@ class BanditLog:
         action = np.asarray(bandit_feedback["action"])
         n_actions = bandit_feedback.get("n_actions")
         if n_actions is None:
-            n_actions = int(np.max(action)) + 1 if action.size else 0
+            if action.dtype.kind not in "iuf" or (action.dtype.kind == "f" and not np.isfinite(action).all()):
+                raise DataError("bandit_feedback['action'] must hold finite whole numbers")
+            top = float(np.max(action)) if action.size else -1.0
+            if top >= MAX_ACTIONS:
+                raise DataError(f"bandit_feedback['action'] holds {top:.6g}; at most {MAX_ACTIONS:,} actions are supported")
+            n_actions = int(top) + 1
         context = None
         ctx = bandit_feedback.get("context")
         if ctx is not None:
-            ctx = np.asarray(ctx, dtype=np.float64)
+            try:
+                ctx = np.asarray(ctx, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"bandit_feedback['context'] is not a numeric matrix ({exc})") from None
             ctx = ctx.reshape(len(ctx), -1)
             if len(ctx) != len(action):
                 raise DataError(
                     f"bandit_feedback['context'] has {len(ctx)} rows; 'action' has {len(action)}"
                 )
             context = pd.DataFrame(ctx, columns=[f"x{j}" for j in range(ctx.shape[1])])
+        if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)):
+            raise DataError(f"bandit_feedback['n_actions'] must be a whole number, got {n_actions!r}")
         position = bandit_feedback.get("position")
         q = bandit_feedback.get("expected_reward")
         return cls(
