@@ -31,6 +31,23 @@ def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) ->
         raise AdsimError(f"--seed must be >= 0, got {seed}")
 
 
+def _probe_writable(path: Path, flag: str) -> None:
+    """Create and remove a temporary folder where ``path`` will go (catches read-only and pseudo
+    file systems that ``os.access`` does not)."""
+    import shutil
+    import tempfile
+
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if probe == path.absolute():
+        probe = path.absolute().parent if not path.is_dir() else probe
+    try:
+        shutil.rmtree(tempfile.mkdtemp(prefix=".adsim-probe-", dir=probe))
+    except OSError as exc:
+        raise AdsimError(f"{flag} {path}: cannot write there ({exc}); choose another path") from None
+
+
 @click.command("ope")
 @click.option("--log", "log_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Logged bandit feedback (parquet or CSV): action, reward, pscore[, position, context…].")
@@ -68,6 +85,7 @@ def ope_command(
 
     _check_common(confidence, n_bootstrap, folds, seed)
     check_output_dir(out_dir, "--out")  # before any work
+    _probe_writable(out_dir, "--out")
     names = [e.strip() for e in estimators.split(",") if e.strip()]
     tgt: object = target
     if ".yaml:" in target or ".yml:" in target:

@@ -583,3 +583,11 @@ def test_sigkill_prepare_data_at_random_moments_leaves_no_or_a_complete_folder(t
         for s in ("train", "val", "test"):
             assert len(load_split(d, s)[0]) > 0
     assert seen["interrupted"] >= 10 and seen["complete"] >= 1, seen
+
+
+@pytest.mark.parametrize("where", ["/proc/adsim-x", "/dev/null/x"])
+def test_unwritable_outputs_are_refused_before_any_work(run_dir: Path, rows: Path, where: str) -> None:
+    for args, flag in ((["predict", str(run_dir), "--input", str(rows), "--output", where + ".parquet", "--quiet"],
+                        "--output"), (["export", str(run_dir), "--out", where + ".onnx"], "--out")):
+        code, _, err = cli(*args)
+        assert code == 2 and f"{flag} {where}" in err and "cannot write there" in err and "Traceback" not in err, err

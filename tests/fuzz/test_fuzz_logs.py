@@ -227,3 +227,9 @@ def test_any_hostile_log_gives_finite_estimates_or_exit_2(tmp_path_factory: pyte
     assert np.isfinite(table[["value", "std_err", "ci_low", "ci_high"]].to_numpy()).all()
     report = json.loads((out / "report.json").read_text())
     assert all(e["value"] is not None for e in report["estimates"])
+
+
+def test_unwritable_out_is_refused_before_any_work(tmp_path: Path) -> None:
+    lp, tp = _write(_log(), tmp_path / "log.csv"), _write(_target(), tmp_path / "t.csv")
+    code, _, err = cli("ope", "--log", str(lp), "--target", str(tp), "--out", "/proc/adsim-ope")
+    assert code == 2 and "--out /proc/adsim-ope: cannot write there" in err and "Traceback" not in err, err
