@@ -591,3 +591,26 @@ def test_unwritable_outputs_are_refused_before_any_work(run_dir: Path, rows: Pat
                         "--output"), (["export", str(run_dir), "--out", where + ".onnx"], "--out")):
         code, _, err = cli(*args)
         assert code == 2 and f"{flag} {where}" in err and "cannot write there" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("kind", "content", "message"), [
+    ("table", "fifo", "is not a regular file (a FIFO or device)"),
+    ("table", b"PAR1garbage", "cannot read it as"),
+    ("table", bytes(range(128, 256)) * 20, "cannot read it as csv"),
+    ("avazu", b"id,click,hour\n1,0,notanhour\n", "column 'hour' at row 0 is not YYMMDDHH: 'notanhour'"),
+    ("avazu", b"id,click,hour\n1,0,99999999999999999999\n", "column 'hour' at row 0 is not YYMMDDHH"),
+    ("criteo", b"1\t2\t3\n", "line 1 has 3 tab-separated fields; the Criteo format has 40"),
+])
+def test_hostile_source_files(tmp_path: Path, kind: str, content: object, message: str) -> None:
+    src = tmp_path / ("data.parquet" if content == b"PAR1garbage" else "data.csv")
+    if content == "fifo":
+        os.mkfifo(src)
+    else:
+        src.write_bytes(content)  # type: ignore[arg-type]
+    data = {"source": {"type": kind, "path": str(src)}, "processed_dir": str(tmp_path / "processed")}
+    if kind == "table":
+        data.update(labels=["click"], sparse=["x"])
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"name": "src", "data": data}))
+    code, _, err = cli("prepare-data", str(tmp_path / "run.yaml"))
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "processed").exists()
