@@ -57,7 +57,13 @@ class UserFeatureStore:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"user_features: {p} not found")
-        df = pd.read_parquet(p)
+        if not p.is_file():
+            raise ConfigError(f"user_features: {p} is not a regular file; give a parquet table")
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises many types for a damaged file
+            raise ConfigError(f"user_features: {p} is not a readable parquet table ({type(exc).__name__}:"
+                              f" {' '.join(str(exc).split())[:200]})") from None
         if id_column not in df.columns:
             raise ConfigError(f"user_features: {p} has no id column {id_column!r} (set user_id_column)")
         ids = [str(v) for v in df[id_column].tolist()]

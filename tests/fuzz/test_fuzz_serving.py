@@ -217,3 +217,14 @@ def test_serve_config_limits_are_bounded() -> None:
             ServeConfig(models=[{"path": "."}], **bad)
 
 
+
+
+def test_damaged_user_feature_store_is_a_clean_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from adsim.errors import AdsimError
+    from adsim.serving.registry import UserFeatureStore
+
+    (tmp_path / "u.parquet").write_bytes(b"PAR1 not parquet")
+    with pytest.raises(AdsimError, match="is not a readable parquet table"):
+        UserFeatureStore(tmp_path / "u.parquet")
+    with pytest.raises(AdsimError, match="is not a regular file"):
+        UserFeatureStore(tmp_path)
