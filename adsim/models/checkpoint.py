@@ -242,11 +242,10 @@ class Run:
         return np.clip(p, 0.0, 1.0, out=p)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu", verify: bool = True) -> Run:
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
     """Load a finished run folder written by ``adsim train`` (see the module docstring).
 
-    The folder is first checked against its manifest (:func:`verify_run_folder`; ``verify=False``
-    skips that, for the trainer's own use on a folder it is still writing). Then every artefact is
+    The folder is first checked against its manifest (:func:`verify_run_folder`). Then every artefact is
     validated as data: the checkpoint against the model code, the preprocessor's scalers and
     vocabularies, the calibrators (one per task of the model, parameters finite and in range) and
     the schema of the checkpoint against the preprocessor's. Every problem is a
@@ -256,10 +255,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", verify: bool = True) -> R
     from adsim.models.data import Preprocessor
 
     d = Path(run_dir)
-    if verify:
-        verify_run_folder(d)
-    elif not d.is_dir():
-        raise DataError(f"{d}: run folder not found; train one with `adsim train CONFIG --out {d}`")
+    verify_run_folder(d)
     model, payload = load_checkpoint(d / "checkpoint.pt", device)
     pre = Preprocessor.load(d / "preprocessors.json")
     schema = ModelSchema.from_dict(payload["schema"])
