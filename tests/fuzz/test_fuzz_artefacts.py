@@ -563,9 +563,7 @@ def test_sigkill_prepare_data_at_random_moments_leaves_no_or_a_complete_folder(t
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
     full = _timed(["prepare-data", str(path)], tmp_path)
-    import shutil as _sh
-
-    _sh.rmtree(tmp_path / "processed")
+    shutil.rmtree(tmp_path / "processed")
     rng = np.random.default_rng(17)
     seen = {"absent": 0, "complete": 0, "interrupted": 0}
     for after in rng.uniform(0.0, 1.15 * full, 24):
