@@ -160,13 +160,19 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict[st
 
     try:
         schema = ModelSchema.from_dict(payload["schema"])
-        model = build_model(name, schema, **_options(payload["model_options"]))
+        opts = _options(payload["model_options"])
+        if not isinstance(opts, dict):
+            raise TypeError("model_options is not a mapping")
+        # built on the meta device first: no memory is allocated, so schema sizes or options that
+        # were edited to be huge cannot allocate anything before they are compared with the weights
+        with torch.device("meta"):
+            shape_model = build_model(name, schema, **opts)
         state = payload["state_dict"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
         raise mismatch(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
     if not isinstance(state, dict):
         raise mismatch("state_dict is not a mapping")
-    expected = model.state_dict()
+    expected = shape_model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
@@ -180,6 +186,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict[st
         problems.append(f"{len(shapes)} shape mismatch(es) (saved vs expected: {'; '.join(shapes[:3])})")
     if problems:
         raise mismatch(", ".join(problems))
+    model = build_model(name, schema, **opts)  # every weight's shape is now that of a saved tensor
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # anything the checks above did not catch (dtype, …)
