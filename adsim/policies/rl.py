@@ -235,6 +235,9 @@ class RLBidder(BiddingPolicy):
             obs_dim, net_arch = int(meta["obs_dim"]), [int(h) for h in meta["net_arch"]]
             if not 1 <= obs_dim <= 4096 or not net_arch or not all(1 <= h <= 65536 for h in net_arch):
                 raise ValueError("obs_dim or net_arch out of range")
+            dims = [obs_dim, *net_arch]
+            if 4 * sum(a * b for a, b in zip(dims, dims[1:])) > 50_000_000:  # actor + critic (+ targets)
+                raise ValueError(f"net_arch {net_arch} is far larger than any adsim bidder (over 50M weights)")
             obs_space = spaces.Box(0.0, 1.0, shape=(obs_dim,), dtype=np.float32)
             if meta["algo"] == "dqn":
                 n_bins = int(meta["n_bins"])

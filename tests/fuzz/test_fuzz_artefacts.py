@@ -269,6 +269,7 @@ RL_META = {"format": "adsim-rl-bidder/1", "algo": "ppo", "obs_dim": 4, "net_arch
     (json.dumps({**RL_META, "algo": "magic"}), None, "damaged RL bidder description"),
     (json.dumps({**RL_META, "obs_dim": 10**12}), None, "damaged RL bidder description"),
     (json.dumps({**RL_META, "net_arch": "big"}), None, "damaged RL bidder description"),
+    (json.dumps({**RL_META, "net_arch": [65536] * 8}), None, "over 50M weights"),
     (json.dumps(RL_META), b"PK\x03\x04garbage", "not a readable RL model file"),
     (json.dumps(RL_META), "evil", "not a readable RL model file"),
     (json.dumps(RL_META), {"w": torch.zeros(2)}, "RL model weights do not fit"),
