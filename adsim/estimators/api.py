@@ -44,7 +44,7 @@ from adsim.estimators.targets import (
     target_n_actions,
 )
 
-__all__ = ["DEFAULT_ESTIMATORS", "OPEResult", "evaluate", "run_ope", "OUTPUT_FILES"]
+__all__ = ["DEFAULT_ESTIMATORS", "OPEResult", "evaluate", "run_ope", "OUTPUT_FILES", "check_ope_out"]
 
 DEFAULT_ESTIMATORS: tuple[str, ...] = (
     "dm", "ips", "snips", "dr", "sndr", "switch_dr_slope", "dr_os_slope",
@@ -130,22 +130,38 @@ class OPEResult:
         return buf.getvalue()
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write ``estimates.csv``, ``report.json`` and ``estimates.png`` into ``out_dir``."""
+        """Write ``estimates.csv``, ``report.json`` and ``estimates.png`` into ``out_dir``.
+
+        The folder is written as a whole (:func:`adsim._io.atomic_dir`, kind ``"ope"``, with
+        ``manifest.json`` last) and replaces an earlier result; a folder holding other files is
+        refused rather than replaced.
+        """
         import json
 
-        from adsim._io import write_text, write_with
+        from adsim._io import atomic_dir
 
         csv = self.table().to_csv(index=False)
         js = json.dumps(self.report(), indent=2, sort_keys=True, allow_nan=False) + "\n"
         png = self.plot_png()
         out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise DataError(f"--out {out}: exists and is not a folder")
-        paths = [out / name for name in OUTPUT_FILES]
-        write_text(paths[0], csv)
-        write_text(paths[1], js)
-        write_with(paths[2], lambda tmp: tmp.write_bytes(png))
-        return paths
+        check_ope_out(out)
+        with atomic_dir(out, "ope") as tmp:
+            (tmp / OUTPUT_FILES[0]).write_text(csv, encoding="utf-8")
+            (tmp / OUTPUT_FILES[1]).write_text(js, encoding="utf-8")
+            (tmp / OUTPUT_FILES[2]).write_bytes(png)
+        return [out / name for name in OUTPUT_FILES]
+
+
+def check_ope_out(out: Path, flag: str = "--out") -> None:
+    """An OPE output folder is replaced as a whole: refuse a non-folder, or a folder holding files
+    that an OPE run did not write (checked before any work by the CLI, and again when writing)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{flag} {out}: exists and is not a folder; choose another path")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in {*OUTPUT_FILES, "manifest.json"})
+        if foreign:
+            raise DataError(f"{flag} {out}: the folder holds {foreign[0]!r}, which adsim ope did not write;"
+                            " results replace the folder as a whole — choose a new or empty folder")
 
 
 def _reward_predictions(

@@ -84,7 +84,10 @@ def ope_command(
     from adsim._io import check_output_dir
 
     _check_common(confidence, n_bootstrap, folds, seed)
+    from adsim.estimators.api import check_ope_out
+
     check_output_dir(out_dir, "--out")  # before any work
+    check_ope_out(out_dir)
     _probe_writable(out_dir, "--out")
     names = [e.strip() for e in estimators.split(",") if e.strip()]
     tgt: object = target

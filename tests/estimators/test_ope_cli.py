@@ -46,7 +46,11 @@ def _run(tmp_path, *extra):
 def test_ope_writes_three_outputs(files, capsys):
     assert _run(files) == 0
     out = files / "out"
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, "manifest.json"])
+    from adsim._io import verify_manifest
+
+    verify_manifest(out, kind="ope")  # written as a whole, manifest last
+    assert _run(files) == 0  # a rerun replaces the earlier result
     table = pd.read_csv(out / "estimates.csv")
     assert {"dm", "ips", "snips", "dr", "sndr"} <= set(table["estimator"])
     report = json.loads((out / "report.json").read_text())
