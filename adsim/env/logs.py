@@ -30,17 +30,113 @@ import pandas as pd
 from adsim._io import write_with
 from adsim.errors import DataError
 
-__all__ = ["BanditLog", "read_log", "check_array"]
+__all__ = ["BanditLog", "read_log", "check_array", "check_log_size", "memory_ceiling_bytes",
+           "PSCORE_FLOOR", "VALUE_LIMIT", "MAX_ACTIONS", "MAX_POSITIONS"]
 
 _RESERVED = ("action", "reward", "pscore", "position")
 
+#: smallest propensity accepted: below it importance weights exceed 1e12 and sums overflow
+PSCORE_FLOOR = 1e-12
+#: largest |reward|, |expected reward| or |reward-model prediction| accepted (sums stay finite)
+VALUE_LIMIT = 1e12
+#: largest |numeric context value| accepted (a reward model standardises them)
+CONTEXT_LIMIT = 1e15
+#: most actions and slate positions a log may declare (the memory estimate is checked too)
+MAX_ACTIONS = 1_000_000
+MAX_POSITIONS = 1_000
 
-def check_array(name: str, x: np.ndarray, *, finite: bool = True) -> None:
-    """Raise :class:`DataError` naming ``name`` and the first NaN/inf row."""
+
+def memory_ceiling_bytes() -> int:
+    """``$ADSIM_MAX_MEMORY_GB`` in bytes (a positive number of GiB), else half the machine's RAM."""
+    raw = os.environ.get("ADSIM_MAX_MEMORY_GB", "").strip()
+    if raw:
+        try:
+            gb = float(raw)
+        except ValueError:
+            gb = float("nan")
+        if not 0.0 < gb < 1e6:
+            raise DataError(f"ADSIM_MAX_MEMORY_GB={raw[:40]!r}: must be a positive number of GiB (e.g. 16)")
+        return int(gb * (1 << 30))
+    try:
+        ram = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        ram = 8 << 30
+    return max(ram // 2, 1 << 30)
+
+
+def check_log_size(n_rounds: int, n_actions: int, n_positions: int = 1, what: str = "the log") -> None:
+    """Refuse sizes whose ``(n_rounds, n_actions, n_positions)`` arrays would not fit in memory.
+
+    OPE holds up to about eight such float64 arrays at once (target, reward model, its folds,
+    estimator components); the estimate ``64 · n_rounds · n_actions · n_positions`` bytes (measured:
+    240 MiB above the imports for 100,000 rows × 50 actions with the logistic reward model,
+    estimate 305 MiB) must stay under
+    :func:`memory_ceiling_bytes`, and ``n_actions`` / ``n_positions`` under
+    :data:`MAX_ACTIONS` / :data:`MAX_POSITIONS`. Checked before anything is allocated.
+    """
+    if n_actions > MAX_ACTIONS:
+        raise DataError(f"{what} declares {n_actions:,} actions; at most {MAX_ACTIONS:,} are supported"
+                        " (is an action id or n_actions wrong?)")
+    if n_positions > MAX_POSITIONS:
+        raise DataError(f"{what} declares {n_positions:,} positions; at most {MAX_POSITIONS:,} are supported")
+    need = 64 * n_rounds * n_actions * n_positions
+    limit = memory_ceiling_bytes()
+    if need > limit:
+        raise DataError(
+            f"{what}: {n_rounds:,} rows × {n_actions:,} actions"
+            f"{f' × {n_positions:,} positions' if n_positions > 1 else ''} need about {need / (1 << 30):.3g} GiB"
+            f" for off-policy evaluation, above the memory ceiling of {limit / (1 << 30):.3g} GiB; check the"
+            " action ids / n_actions, use a shorter log, or raise ADSIM_MAX_MEMORY_GB=<GiB>"
+        )
+
+
+def check_array(name: str, x: np.ndarray, *, finite: bool = True, limit: float | None = None) -> None:
+    """Raise :class:`DataError` naming ``name`` and the first NaN/inf row (or |value| > ``limit``)."""
     if finite and x.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        flat = x.reshape(len(x), -1)
+        bad = np.flatnonzero(~np.isfinite(flat).all(axis=1))
         if bad.size:
             raise DataError(f"column {name!r}: non-finite value (NaN or inf) at row {bad[0]}")
+        if limit is not None:
+            bad = np.flatnonzero((np.abs(flat) > limit).any(axis=1))
+            if bad.size:
+                v = flat[bad[0]][np.abs(flat[bad[0]]) > limit][0]
+                raise DataError(f"column {name!r}: {float(v):.3g} at row {bad[0]} is beyond ±{limit:g};"
+                                " rescale the column (e.g. to thousands) or fix the value")
+
+
+def _check_context(ctx: pd.DataFrame) -> None:
+    """Context columns: scalars only; numeric ones finite and within ±CONTEXT_LIMIT."""
+    for col in ctx.columns:
+        s = ctx[col]
+        name = str(col)
+        if isinstance(s, pd.DataFrame):
+            raise DataError(f"context column {name!r} appears twice; give columns unique names")
+        if pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            if pd.api.types.is_complex_dtype(s.dtype):
+                raise DataError(f"context column {name!r} holds complex numbers; use real ones")
+            x = s.to_numpy(np.float64, na_value=np.nan)
+            bad = np.flatnonzero(~np.isfinite(x))
+            if bad.size:
+                raise DataError(
+                    f"context column {name!r}: {'NaN (missing)' if np.isnan(x[bad[0]]) else 'inf'} at row"
+                    f" {bad[0]}; fill missing values (e.g. with the column mean) or drop the column"
+                )
+            bad = np.flatnonzero(np.abs(x) > CONTEXT_LIMIT)
+            if bad.size:
+                raise DataError(f"context column {name!r}: {x[bad[0]]:.3g} at row {bad[0]} is beyond"
+                                f" ±{CONTEXT_LIMIT:g}; rescale the column")
+            continue
+        if s.dtype == object:
+            vals = s.to_numpy()
+            nested = np.fromiter((isinstance(v, (list, tuple, dict, set, np.ndarray, bytes)) for v in vals),
+                                 dtype=bool, count=len(vals))
+            if nested.any():
+                r = int(np.flatnonzero(nested)[0])
+                raise DataError(f"context column {name!r}: a nested value ({type(vals[r]).__name__}) at row {r};"
+                                " context columns hold one number or string per row — flatten it into columns")
 
 
 @dataclass
@@ -60,6 +156,12 @@ class BanditLog:
 
     def __post_init__(self) -> None:
         self.action = np.asarray(self.action)
+        if self.action.ndim != 1:
+            raise DataError(f"column 'action' has shape {self.action.shape}; expected one id per row")
+        for name in ("reward", "pscore"):
+            arr = np.asarray(getattr(self, name))
+            if arr.dtype.kind not in "biuf":
+                raise DataError(f"column {name!r} must be numeric, found dtype {arr.dtype}")
         self.reward = np.asarray(self.reward, dtype=np.float64)
         self.pscore = np.asarray(self.pscore, dtype=np.float64)
         n = self.action.shape[0]
@@ -79,27 +181,53 @@ class BanditLog:
                 )
         if self.action.dtype.kind not in "iuf":
             raise DataError(f"column 'action' must hold integers, found dtype {self.action.dtype}")
+        if self.action.dtype.kind == "f" and (np.abs(self.action) >= 2**62).any():
+            r = int(np.flatnonzero(np.abs(self.action) >= 2**62)[0])
+            raise DataError(f"column 'action': {float(self.action[r]):.3g} at row {r} is not a valid action id")
         self.action = self.action.astype(np.int64)
+        if isinstance(self.n_actions, bool) or not isinstance(self.n_actions, (int, np.integer)):
+            raise DataError(f"n_actions must be a whole number, got {self.n_actions!r}")
+        self.n_actions = int(self.n_actions)
         if self.n_actions < 1:
             raise DataError(f"n_actions must be >= 1, got {self.n_actions}")
+        if self.n_actions > MAX_ACTIONS:
+            raise DataError(f"n_actions is {self.n_actions:,}; at most {MAX_ACTIONS:,} actions are supported"
+                            " (is an action id or the log's n_actions wrong?)")
         bad = np.flatnonzero((self.action < 0) | (self.action >= self.n_actions))
         if bad.size:
             raise DataError(
                 f"column 'action': {self.action[bad[0]]} at row {bad[0]} is outside the action"
                 f" set [0, {self.n_actions})"
             )
-        check_array("reward", self.reward)
+        check_array("reward", self.reward, limit=VALUE_LIMIT)
         check_array("pscore", self.pscore)
         bad = np.flatnonzero((self.pscore <= 0) | (self.pscore > 1))
         if bad.size:
             raise DataError(
                 f"column 'pscore' must be in (0, 1], found {float(self.pscore[bad[0]])!r} at row {bad[0]}"
             )
+        bad = np.flatnonzero(self.pscore < PSCORE_FLOOR)
+        if bad.size:
+            raise DataError(
+                f"column 'pscore': {float(self.pscore[bad[0]]):.3g} at row {bad[0]} is below {PSCORE_FLOOR:g};"
+                " importance weights that large (> 1e12) make every estimate overflow — check how the"
+                " propensities were logged (a probability, not a log-probability?)"
+            )
         if self.position is not None:
-            self.position = np.asarray(self.position)
-            if self.position.shape != (n,):
-                raise DataError(f"column 'position' has shape {self.position.shape}; expected ({n},)")
-            self.position = self.position.astype(np.int64)
+            pos = np.asarray(self.position)
+            if pos.shape != (n,):
+                raise DataError(f"column 'position' has shape {pos.shape}; expected ({n},)")
+            if pos.dtype.kind not in "biuf":
+                raise DataError(f"column 'position' must hold whole numbers (slot 0, 1, …), found dtype {pos.dtype}")
+            if pos.dtype.kind == "f":
+                bad = np.flatnonzero(~np.isfinite(pos) | (pos != np.round(pos)))
+                if bad.size:
+                    raise DataError(f"column 'position': {float(pos[bad[0]])!r} at row {bad[0]} is not a whole number")
+            bad = np.flatnonzero((pos < 0) | (pos >= MAX_POSITIONS))
+            if bad.size:
+                raise DataError(f"column 'position': {pos[bad[0]].item()!r} at row {bad[0]} is outside"
+                                f" [0, {MAX_POSITIONS})")
+            self.position = pos.astype(np.int64)
         if self.expected_reward is not None:
             self.expected_reward = np.asarray(self.expected_reward, dtype=np.float64)
             if self.expected_reward.shape[:2] != (n, self.n_actions):
@@ -107,8 +235,11 @@ class BanditLog:
                     f"expected_reward has shape {self.expected_reward.shape}; expected"
                     f" ({n}, {self.n_actions})"
                 )
-        if self.context is not None and len(self.context) != n:
-            raise DataError(f"context table has {len(self.context)} rows; the log has {n}")
+            check_array("q_*", self.expected_reward, limit=VALUE_LIMIT)
+        if self.context is not None:
+            if len(self.context) != n:
+                raise DataError(f"context table has {len(self.context)} rows; the log has {n}")
+            _check_context(self.context)
 
     @property
     def n_rounds(self) -> int:
@@ -144,11 +275,19 @@ class BanditLog:
         for col in ("action", "reward", "pscore"):
             if not pd.api.types.is_numeric_dtype(df[col]):
                 raise DataError(f"column {col!r} must be numeric, found dtype {df[col].dtype}")
+        if df.columns.duplicated().any():
+            dup = str(df.columns[df.columns.duplicated()][0])
+            raise DataError(f"column {dup!r} appears twice; give columns unique names")
         action = df["action"].to_numpy()
         if n_actions is None:
             if action.dtype.kind == "f" and not np.isfinite(action).all():
                 check_array("action", action.astype(np.float64))
-            n_actions = int(np.nanmax(action)) + 1 if len(action) else 0
+            top = float(np.nanmax(action)) if len(action) else -1.0
+            if top >= MAX_ACTIONS:
+                r = int(np.argmax(action))
+                raise DataError(f"column 'action': {top:.6g} at row {r} is beyond the {MAX_ACTIONS:,} supported"
+                                " actions (action ids are 0 … n_actions−1)")
+            n_actions = int(top) + 1 if len(action) else 0
         qcols = [f"q_{k}" for k in range(n_actions)]
         q = df[qcols].to_numpy(np.float64) if all(c in df.columns for c in qcols) else None
         reserved = set(_RESERVED) | set(qcols)
@@ -172,6 +311,10 @@ class BanditLog:
         ``context`` holds the numeric context columns as a float matrix (an ``(n, 1)`` column of
         ones when there are none); ``action_context`` is the identity (one-hot action ids).
         """
+        need = 8 * self.n_actions * self.n_actions
+        if need > memory_ceiling_bytes():
+            raise DataError(f"to_obp: the one-hot action_context of {self.n_actions:,} actions needs"
+                            f" {need / (1 << 30):.3g} GiB, above the memory ceiling (ADSIM_MAX_MEMORY_GB)")
         if self.context is not None:
             num = self.context.select_dtypes(include="number")
             ctx = num.to_numpy(np.float64) if num.shape[1] else np.ones((self.n_rounds, 1))
@@ -212,17 +355,27 @@ class BanditLog:
         action = np.asarray(bandit_feedback["action"])
         n_actions = bandit_feedback.get("n_actions")
         if n_actions is None:
-            n_actions = int(np.max(action)) + 1 if action.size else 0
+            if action.dtype.kind not in "iuf" or (action.dtype.kind == "f" and not np.isfinite(action).all()):
+                raise DataError("bandit_feedback['action'] must hold finite whole numbers")
+            top = float(np.max(action)) if action.size else -1.0
+            if top >= MAX_ACTIONS:
+                raise DataError(f"bandit_feedback['action'] holds {top:.6g}; at most {MAX_ACTIONS:,} actions are supported")
+            n_actions = int(top) + 1
         context = None
         ctx = bandit_feedback.get("context")
         if ctx is not None:
-            ctx = np.asarray(ctx, dtype=np.float64)
+            try:
+                ctx = np.asarray(ctx, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"bandit_feedback['context'] is not a numeric matrix ({exc})") from None
             ctx = ctx.reshape(len(ctx), -1)
             if len(ctx) != len(action):
                 raise DataError(
                     f"bandit_feedback['context'] has {len(ctx)} rows; 'action' has {len(action)}"
                 )
             context = pd.DataFrame(ctx, columns=[f"x{j}" for j in range(ctx.shape[1])])
+        if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)):
+            raise DataError(f"bandit_feedback['n_actions'] must be a whole number, got {n_actions!r}")
         position = bandit_feedback.get("position")
         q = bandit_feedback.get("expected_reward")
         return cls(
@@ -253,6 +406,8 @@ def read_log(path: str | os.PathLike[str], n_actions: int | None = None) -> Band
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: log file not found")
+    if not p.is_file():
+        raise DataError(f"{p}: not a regular file (a folder, FIFO or device); give a parquet or CSV log file")
     suffix = p.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -261,7 +416,8 @@ def read_log(path: str | os.PathLike[str], n_actions: int | None = None) -> Band
             table = pq.read_table(p)
             meta = (table.schema.metadata or {}).get(b"adsim")
             if meta and n_actions is None:
-                n_actions = int(json.loads(meta)["n_actions"])
+                n_actions = _meta_n_actions(meta, p)
+                check_log_size(table.num_rows, n_actions, what=f"{p} (metadata adsim.n_actions)")
             df = table.to_pandas()
         elif suffix in (".csv", ".txt", ".tsv"):
             df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
@@ -270,8 +426,20 @@ def read_log(path: str | os.PathLike[str], n_actions: int | None = None) -> Band
     except DataError:
         raise
     except Exception as exc:  # pyarrow / pandas parse errors
-        raise DataError(f"{p}: cannot read the log ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{p}: cannot read the log ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})") from None
     try:
         return BanditLog.from_frame(df, n_actions=n_actions)
     except DataError as exc:
         raise DataError(f"{p}: {exc}") from None
+
+
+def _meta_n_actions(meta: bytes, path: Path) -> int:
+    """``n_actions`` from a parquet file's ``adsim`` metadata, validated as data."""
+    try:
+        k = json.loads(meta)["n_actions"]
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{path}: the parquet metadata 'adsim' is damaged (no n_actions);"
+                        " rewrite the file or strip its metadata") from None
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise DataError(f"{path}: parquet metadata adsim.n_actions must be a whole number >= 1, got {k!r}")
+    return k

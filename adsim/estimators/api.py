@@ -24,9 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim.env.logs import BanditLog, read_log
+from adsim.env.logs import BanditLog, check_log_size, read_log
 from adsim.errors import DataError
-from adsim.estimators.base import Estimate, check_action_dist, check_reward_model
+from adsim.estimators.base import (
+    MAX_BOOTSTRAP_DRAWS,
+    Estimate,
+    check_action_dist,
+    check_reward_model,
+)
 from adsim.estimators.diagnostics import OverlapDiagnostics, OverlapWarning, overlap_diagnostics
 from adsim.estimators.ope import shared_terms
 from adsim.estimators.registry import ESTIMATORS, parse_estimator_spec
@@ -39,7 +44,7 @@ from adsim.estimators.targets import (
     target_n_actions,
 )
 
-__all__ = ["DEFAULT_ESTIMATORS", "OPEResult", "evaluate", "run_ope", "OUTPUT_FILES"]
+__all__ = ["DEFAULT_ESTIMATORS", "OPEResult", "evaluate", "run_ope", "OUTPUT_FILES", "check_ope_out"]
 
 #: SLOPE-tuned estimators are left out: their intervals ignore the λ selection and under-cover
 DEFAULT_ESTIMATORS: tuple[str, ...] = ("dm", "ips", "snips", "dr", "sndr")
@@ -132,22 +137,38 @@ class OPEResult:
         return figure_bytes(fig)
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Write ``estimates.csv``, ``report.json`` and ``estimates.png`` into ``out_dir``."""
+        """Write ``estimates.csv``, ``report.json`` and ``estimates.png`` into ``out_dir``.
+
+        The folder is written as a whole (:func:`adsim._io.atomic_dir`, kind ``"ope"``, with
+        ``manifest.json`` last) and replaces an earlier result; a folder holding other files is
+        refused rather than replaced.
+        """
         import json
 
-        from adsim._io import write_text, write_with
+        from adsim._io import atomic_dir
 
         csv = self.table().to_csv(index=False)
         js = json.dumps(self.report(), indent=2, sort_keys=True, allow_nan=False) + "\n"
         png = self.plot_png()
         out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise DataError(f"--out {out}: exists and is not a folder")
-        paths = [out / name for name in OUTPUT_FILES]
-        write_text(paths[0], csv)
-        write_text(paths[1], js)
-        write_with(paths[2], lambda tmp: tmp.write_bytes(png))
-        return paths
+        check_ope_out(out)
+        with atomic_dir(out, "ope") as tmp:
+            (tmp / OUTPUT_FILES[0]).write_text(csv, encoding="utf-8")
+            (tmp / OUTPUT_FILES[1]).write_text(js, encoding="utf-8")
+            (tmp / OUTPUT_FILES[2]).write_bytes(png)
+        return [out / name for name in OUTPUT_FILES]
+
+
+def check_ope_out(out: Path, flag: str = "--out") -> None:
+    """An OPE output folder is replaced as a whole: refuse a non-folder, or a folder holding files
+    that an OPE run did not write (checked before any work by the CLI, and again when writing)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{flag} {out}: exists and is not a folder; choose another path")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in {*OUTPUT_FILES, "manifest.json"})
+        if foreign:
+            raise DataError(f"{flag} {out}: the folder holds {foreign[0]!r}, which adsim ope did not write;"
+                            " results replace the folder as a whole — choose a new or empty folder")
 
 
 def _flagged(e: Estimate) -> bool:
@@ -215,6 +236,15 @@ def evaluate(
             specs.append(parse_estimator_spec(e))
         except ValueError as exc:
             raise DataError(f"estimator {e!r}: {exc}") from None
+    if log.n_rounds < 2:
+        raise DataError(f"the log has {log.n_rounds} row; off-policy estimates need at least 2 (for a"
+                        " standard error)")
+    if interval == "bootstrap" and n_bootstrap * log.n_rounds > MAX_BOOTSTRAP_DRAWS:
+        raise DataError(
+            f"--n-bootstrap {n_bootstrap:,} on {log.n_rounds:,} rows would draw"
+            f" {n_bootstrap * log.n_rounds:.3g} bootstrap weights per estimator (limit"
+            f" {MAX_BOOTSTRAP_DRAWS:.0e}); use fewer replicates or --interval clt"
+        )
     raw = np.asarray(action_dist, dtype=np.float64)
     pi = check_action_dist(raw, log)
     diag = overlap_diagnostics(log, pi)
@@ -235,6 +265,17 @@ def evaluate(
             else:
                 res = est._estimate_checked(log, pi, q, diag)
             out.append(replace(res, estimator=sp.label) if sp.params else res)
+    for e in out:  # every reported figure is finite, or the run is an error (never NaN with exit 0)
+        figures = {"value": e.value, "std_err": e.std_err, "ci_low": e.ci_low, "ci_high": e.ci_high}
+        bad = [k for k, v in figures.items() if not math.isfinite(v)]
+        if bad:
+            why = ("the target gives no probability to any logged action (no overlap)"
+                   if diag.ess == 0 or not np.isfinite(diag.ess) else
+                   "weights or rewards too extreme for this estimator")
+            raise DataError(
+                f"estimator {e.estimator!r} is undefined on this log ({bad[0]} is {figures[bad[0]]}): {why};"
+                " leave it out with --estimators, or check the log and target"
+            )
     problems = diag.problems()
     if warn and problems:
         diag.warn(stacklevel=2)
@@ -261,14 +302,27 @@ def run_ope(
         tdf = target
     k_target = target_n_actions(tdf) if tdf is not None else (
         np.shape(target)[1] if np.ndim(target) >= 2 else None)
+    tname = inputs.get("target", "the target")
     if isinstance(log, BanditLog):
         blog = log
     else:
         inputs["log"] = str(log)
-        blog = read_log(log, n_actions=k_target)
-    if k_target is not None and k_target != blog.n_actions:
-        blog = BanditLog(blog.action, blog.reward, blog.pscore, k_target, blog.context,
-                         blog.position, None)
+        blog = read_log(log)  # its own n_actions (parquet metadata, else max action + 1)
+    if k_target is not None:
+        # the target decides the action set; it must cover every logged action (else the target
+        # is what is wrong: name it) and fit in memory with the log
+        check_log_size(blog.n_rounds, k_target, what=f"{tname} (with {blog.n_rounds:,} logged rows)")
+        bad = np.flatnonzero(blog.action >= k_target)
+        if bad.size:
+            r = int(bad[0])
+            raise DataError(
+                f"{tname}: the target gives probabilities for {k_target} actions (0 … {k_target - 1}), but"
+                f" the log {inputs.get('log', '')} has action {int(blog.action[r])} at row {r}; give the target"
+                " one probability per action of the log (or fix the log's action ids)"
+            )
+        if k_target != blog.n_actions:
+            blog = BanditLog(blog.action, blog.reward, blog.pscore, k_target, blog.context,
+                             blog.position, None)
     if tdf is not None:
         try:
             pi = target_from_frame(tdf, blog.n_rounds, blog.n_actions)

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from adsim.env.logs import BanditLog
+from adsim.env.logs import VALUE_LIMIT, BanditLog
 from adsim.errors import DataError
 from adsim.estimators.diagnostics import OverlapDiagnostics, overlap_diagnostics
 from adsim.estimators.intervals import bernstein_interval, bootstrap_interval, clt_interval
@@ -48,6 +48,11 @@ __all__ = [
 ]
 
 IntervalMethod = Literal["clt", "bootstrap", "bernstein"]
+
+#: bounds of ``n_bootstrap`` (replicates); the work ``n_bootstrap × n_rounds`` is bounded too
+MIN_BOOTSTRAP, MAX_BOOTSTRAP = 10, 100_000
+#: most random weights one bootstrap interval may draw (≈ a minute of work)
+MAX_BOOTSTRAP_DRAWS = 20_000_000_000
 
 
 @dataclass(frozen=True)
@@ -171,9 +176,14 @@ def check_reward_model(q_hat: np.ndarray | None, log: BanditLog, estimator: str)
         raise DataError(
             f"reward_model has shape {q.shape}; expected {(log.n_rounds, log.n_actions)}"
         )
-    bad = np.flatnonzero(~np.isfinite(q.reshape(q.shape[0], -1)).all(axis=1))
+    flat = q.reshape(q.shape[0], -1)
+    bad = np.flatnonzero(~np.isfinite(flat).all(axis=1))
     if bad.size:
         raise DataError(f"reward_model: non-finite prediction (NaN or inf) at row {bad[0]}")
+    bad = np.flatnonzero((np.abs(flat) > VALUE_LIMIT).any(axis=1))
+    if bad.size:
+        raise DataError(f"reward_model: a prediction beyond ±{VALUE_LIMIT:g} at row {bad[0]}; rewards and"
+                        " their predictions must be on the same (bounded) scale")
     return at_position(q, log, "reward_model")
 
 
@@ -221,8 +231,8 @@ class BaseEstimator(ABC):
             raise ValueError(
                 f"bootstrap_scheme must be 'multinomial' or 'half', got {self.bootstrap_scheme!r}"
             )
-        if self.n_bootstrap < 10:
-            raise ValueError(f"n_bootstrap must be >= 10, got {self.n_bootstrap}")
+        if not MIN_BOOTSTRAP <= self.n_bootstrap <= MAX_BOOTSTRAP:
+            raise ValueError(f"n_bootstrap must be in [{MIN_BOOTSTRAP}, {MAX_BOOTSTRAP:,}], got {self.n_bootstrap}")
 
     @abstractmethod
     def _components(

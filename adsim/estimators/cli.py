@@ -42,12 +42,31 @@ def parse_estimators_flag(text: str, flag: str = "--estimators") -> list[str]:
 def _check_common(confidence: float, n_bootstrap: int, folds: int, seed: int) -> None:
     if not 0.5 < confidence < 1.0:
         raise AdsimError(f"--confidence must be in (0.5, 1), got {confidence}")
-    if n_bootstrap < 10:
-        raise AdsimError(f"--n-bootstrap must be >= 10, got {n_bootstrap}")
+    from adsim.estimators.base import MAX_BOOTSTRAP, MIN_BOOTSTRAP
+
+    if not MIN_BOOTSTRAP <= n_bootstrap <= MAX_BOOTSTRAP:
+        raise AdsimError(f"--n-bootstrap must be in [{MIN_BOOTSTRAP}, {MAX_BOOTSTRAP:,}], got {n_bootstrap}")
     if folds < 1:
         raise AdsimError(f"--folds must be >= 1, got {folds}")
     if seed < 0:
         raise AdsimError(f"--seed must be >= 0, got {seed}")
+
+
+def _probe_writable(path: Path, flag: str) -> None:
+    """Create and remove a temporary folder where ``path`` will go (catches read-only and pseudo
+    file systems that ``os.access`` does not)."""
+    import shutil
+    import tempfile
+
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if probe == path.absolute():
+        probe = path.absolute().parent if not path.is_dir() else probe
+    try:
+        shutil.rmtree(tempfile.mkdtemp(prefix=".adsim-probe-", dir=probe))
+    except OSError as exc:
+        raise AdsimError(f"{flag} {path}: cannot write there ({exc}); choose another path") from None
 
 
 @click.command("ope")
@@ -95,7 +114,14 @@ def ope_command(
     from adsim.estimators.api import run_ope
     from adsim.estimators.diagnostics import OverlapWarning
 
+    from adsim._io import check_output_dir
+
     _check_common(confidence, n_bootstrap, folds, seed)
+    from adsim.estimators.api import check_ope_out
+
+    check_output_dir(out_dir, "--out")  # before any work
+    check_ope_out(out_dir)
+    _probe_writable(out_dir, "--out")
     names = parse_estimators_flag(estimators)
     tgt: object = target
     if ".yaml:" in target or ".yml:" in target:

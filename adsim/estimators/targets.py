@@ -33,6 +33,8 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: {what} file not found")
+    if not p.is_file():
+        raise DataError(f"{p}: the {what} is not a regular file (a folder, FIFO or device); give a parquet or CSV file")
     suffix = p.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -40,7 +42,7 @@ def read_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
         if suffix in (".csv", ".txt", ".tsv"):
             return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
     except Exception as exc:  # pyarrow / pandas parse errors
-        raise DataError(f"{p}: cannot read the {what} ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{p}: cannot read the {what} ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})") from None
     raise DataError(f"{p}: unknown {what} format {suffix!r}; use .parquet or .csv")
 
 
@@ -66,8 +68,15 @@ def _is_long(df: pd.DataFrame) -> bool:
 def target_n_actions(df: pd.DataFrame) -> int | None:
     """Number of actions a target table implies (None if it cannot tell)."""
     if _is_long(df):
-        a = pd.to_numeric(df["action"], errors="coerce")
-        return int(np.nanmax(a)) + 1 if len(a) and np.isfinite(a).any() else None
+        a = _numeric(df, "action")
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise DataError(f"target column 'action': non-finite value (NaN or inf) at row {bad[0]}")
+        if not a.size:
+            return None
+        top = float(a.max())
+        # an id this large is refused later, naming the row; keep the count itself bounded
+        return int(min(top, 2.0**62)) + 1
     cols = wide_columns(df, "pi")
     return len(cols) or None
 
@@ -146,7 +155,14 @@ def _long_target(df: pd.DataFrame, n_rounds: int, n_actions: int) -> np.ndarray:
         bad = np.flatnonzero((pos != np.round(pos)) | (pos < 0))
         if bad.size:
             raise DataError(f"target column 'position': {float(pos[bad[0]]):g} at row {bad[0]} is invalid")
+        from adsim.env.logs import MAX_POSITIONS, check_log_size
+
+        bad = np.flatnonzero(pos >= MAX_POSITIONS)
+        if bad.size:
+            raise DataError(f"target column 'position': {float(pos[bad[0]]):g} at row {bad[0]} is beyond the"
+                            f" {MAX_POSITIONS:,} supported positions")
         p = pos.astype(np.int64)
+        check_log_size(n_rounds, n_actions, int(p.max()) + 1, what="the target")
         pi = np.zeros((n_rounds, n_actions, int(p.max()) + 1))
         np.add.at(pi, (r, a, p), prob)
         sums = pi.sum(axis=1)

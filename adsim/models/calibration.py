@@ -180,13 +180,20 @@ class IsotonicCalibrator(_Calibrator):
     """Monotone non-decreasing map fitted by ``IsotonicRegression``, stored as thresholds.
 
     ``y_min``/``y_max`` bound the output away from 0 and 1 so log-loss stays finite.
+
+    ``min_tail`` (default 20): the lowest and the highest block of the step function are pooled
+    with their neighbours (pool-adjacent-violators keeps the map monotone) until each holds at
+    least that many validation rows. Without it, a top block of a few rows that were all clicks
+    maps every score above the validation range — e.g. a cold-start request whose features are
+    all missing, on a small run — to ``y_max`` = 0.999999.
     """
 
     kind = "isotonic"
 
-    def __init__(self, *, y_min: float = 1e-6, y_max: float = 1 - 1e-6) -> None:
+    def __init__(self, *, y_min: float = 1e-6, y_max: float = 1 - 1e-6, min_tail: int = 20) -> None:
         self.y_min = y_min
         self.y_max = y_max
+        self.min_tail = min_tail
 
     def fit(self, p: Any, y: Any) -> IsotonicCalibrator:
         from sklearn.isotonic import IsotonicRegression
@@ -195,8 +202,30 @@ class IsotonicCalibrator(_Calibrator):
         iso = IsotonicRegression(
             y_min=self.y_min, y_max=self.y_max, increasing=True, out_of_bounds="clip"
         ).fit(p, y)
-        self.x_thresholds_ = np.asarray(iso.X_thresholds_, dtype=np.float64)
-        self.y_thresholds_ = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        order = np.argsort(p, kind="stable")
+        xs, fitted = p[order], iso.predict(p[order])
+        ys = y[order]
+        # blocks: runs of equal fitted value over the sorted scores
+        starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+        ends = np.r_[starts[1:], len(xs)]
+        need, last = min(self.min_tail, len(xs)), len(starts) - 1
+        lo = 0
+        while lo < last and ends[lo] < need:
+            lo += 1
+        hi = last
+        while hi > lo and len(xs) - starts[hi] < need:
+            hi -= 1
+        if hi <= lo:  # too few rows for two tails: one block
+            edges = [(0, len(xs))]
+        else:
+            edges = [(0, ends[lo]), *((starts[k], ends[k]) for k in range(lo + 1, hi)), (starts[hi], len(xs))]
+        x_t, y_t = [], []
+        for a, b in edges:
+            v = float(np.clip(ys[a:b].mean(), self.y_min, self.y_max))  # PAVA value of the block
+            x_t += [xs[a], xs[b - 1]]
+            y_t += [v, v]
+        self.x_thresholds_ = np.asarray(x_t, dtype=np.float64)
+        self.y_thresholds_ = np.asarray(y_t, dtype=np.float64)
         return self
 
     def predict(self, p: Any) -> np.ndarray:
@@ -209,6 +238,7 @@ class IsotonicCalibrator(_Calibrator):
             "method": self.kind,
             "y_min": self.y_min,
             "y_max": self.y_max,
+            "min_tail": self.min_tail,
             "x_thresholds_": self.x_thresholds_.tolist(),
             "y_thresholds_": self.y_thresholds_.tolist(),
         }
@@ -226,20 +256,57 @@ def make_calibrator(method: str) -> _Calibrator:
     return _KINDS[method]()
 
 
+#: bounds a stored calibrator must respect (a fitted one always does; a hand-edited one may not)
+_T_RANGE = (1e-3, 1e3)
+_PLATT_MAX = 1e3
+
+
+def _finite(d: dict[str, Any], key: str) -> float:
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        raise DataError(f"calibrator {d.get('method')!r}: {key} must be a finite number, found {v!r}")
+    return float(v)
+
+
 def calibrator_from_dict(d: dict[str, Any]) -> _Calibrator:
-    """Rebuild a fitted calibrator from :meth:`to_dict` output."""
+    """Rebuild a fitted calibrator from :meth:`to_dict` output, validating it as data.
+
+    Refused (:class:`DataError`): an unknown method; a temperature outside
+    ``[1e-3, 1e3]`` or not finite; Platt coefficients beyond ±1e3; isotonic thresholds that are
+    not finite, not increasing (x) / non-decreasing (y), of different lengths, or y outside [0, 1].
+    """
+    if not isinstance(d, dict):
+        raise DataError(f"a calibrator must be a JSON object, found {type(d).__name__}")
     method = d.get("method")
+    if method not in _KINDS:
+        raise DataError(f"unknown calibration method {method!r}; expected one of {sorted(_KINDS)}")
     cal = make_calibrator(str(method))
     if isinstance(cal, IdentityCalibrator):
         cal.fitted_ = True
     elif isinstance(cal, TemperatureScaling):
-        cal.temperature_ = float(d["temperature_"])
+        t = _finite(d, "temperature_")
+        if not _T_RANGE[0] <= t <= _T_RANGE[1]:
+            raise DataError(f"calibrator 'temperature': temperature_ {t!r} is outside {list(_T_RANGE)}")
+        cal.temperature_ = t
     elif isinstance(cal, PlattScaling):
-        cal.coef_, cal.intercept_ = float(d["coef_"]), float(d["intercept_"])
+        a, b = _finite(d, "coef_"), _finite(d, "intercept_")
+        if abs(a) > _PLATT_MAX or abs(b) > _PLATT_MAX:
+            raise DataError(f"calibrator 'platt': coef_ {a!r} / intercept_ {b!r} beyond ±{_PLATT_MAX:g}")
+        cal.coef_, cal.intercept_ = a, b
     elif isinstance(cal, IsotonicCalibrator):
-        cal.y_min, cal.y_max = float(d["y_min"]), float(d["y_max"])
-        cal.x_thresholds_ = np.asarray(d["x_thresholds_"], dtype=np.float64)
-        cal.y_thresholds_ = np.asarray(d["y_thresholds_"], dtype=np.float64)
+        cal.y_min, cal.y_max = _finite(d, "y_min"), _finite(d, "y_max")
+        cal.min_tail = int(d.get("min_tail", 1))  # files written before min_tail existed: 1 (none)
+        x = np.asarray(d["x_thresholds_"], dtype=np.float64)
+        y = np.asarray(d["y_thresholds_"], dtype=np.float64)
+        if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+            raise DataError("calibrator 'isotonic': x_thresholds_ and y_thresholds_ must be equal-length lists")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise DataError("calibrator 'isotonic': thresholds must be finite")
+        if (y < 0).any() or (y > 1).any() or not 0 <= cal.y_min <= cal.y_max <= 1:
+            raise DataError("calibrator 'isotonic': y_thresholds_, y_min and y_max must be probabilities in [0, 1]")
+        if (np.diff(x) < 0).any() or (np.diff(y) < 0).any():
+            raise DataError("calibrator 'isotonic': thresholds must be non-decreasing")
+        cal.x_thresholds_, cal.y_thresholds_ = x, y
     return cal
 
 
@@ -252,14 +319,25 @@ def save_calibrators(path: str | Path, calibrators: dict[str, _Calibrator]) -> N
 
 
 def load_calibrators(path: str | Path) -> dict[str, _Calibrator]:
-    """Task name → fitted calibrator, from a ``calibrator.json``."""
+    """Task name → fitted calibrator, from a ``calibrator.json``; every problem is a DataError
+    naming the file (and the task)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: calibrator file not found; run `adsim calibrate RUN_DIR`")
-    d = json.loads(p.read_text(encoding="utf-8"))
-    if d.get("format") != "adsim.calibrator/1":
-        raise DataError(f"{p}: not an adsim calibrator file")
-    return {t: calibrator_from_dict(c) for t, c in d["tasks"].items()}
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{p}: calibrator.json is damaged ({type(exc).__name__}: {exc}); refit it with"
+                        " `adsim calibrate RUN_DIR`") from None
+    if not isinstance(d, dict) or d.get("format") != "adsim.calibrator/1" or not isinstance(d.get("tasks"), dict):
+        raise DataError(f"{p}: not an adsim calibrator file (format 'adsim.calibrator/1' with a 'tasks' table)")
+    out = {}
+    for t, c in d["tasks"].items():
+        try:
+            out[t] = calibrator_from_dict(c)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{p}: task {t!r}: {exc}; refit it with `adsim calibrate RUN_DIR`") from None
+    return out
 
 
 def plot_reliability(

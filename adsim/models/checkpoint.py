@@ -12,6 +12,13 @@ A run folder (default ``runs/<name>``) holds::
     config.yaml          the run config as it was run (reproduces the run)
     resume.pt            full training state for ``adsim train --resume`` (see adsim.models.train)
     best.pt              state dict of the best epoch so far (written during training)
+    manifest.json        written last, when the run is finished: every file's size and SHA-256
+                         (``adsim._io.write_manifest``, kind ``"train"``)
+
+A folder without ``manifest.json`` is an unfinished run (training was killed, or is still going):
+:func:`verify_run_folder` — called by :func:`load_run`, so by ``predict``, ``serve``, ``export``,
+``calibrate`` and the trained world — refuses it, and refuses a folder whose checkpoint,
+preprocessor, calibrator or config no longer match the manifest (edited or copied in part).
 
 ``checkpoint.pt`` is a dict (format ``adsim.checkpoint/1``)::
 
@@ -40,9 +47,41 @@ from adsim._io import atomic_path
 from adsim.errors import DataError
 from adsim.models.schema import ModelSchema
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "Run", "load_run"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "Run", "load_run",
+           "verify_run_folder", "RUN_FILES", "RUN_KIND"]
 
 CHECKPOINT_FORMAT = "adsim.checkpoint/1"
+RUN_KIND = "train"
+#: the files a reader needs from a finished run folder (all listed in its manifest)
+RUN_FILES = ("checkpoint.pt", "preprocessors.json", "calibrator.json", "config.yaml")
+
+
+def verify_run_folder(run_dir: str | Path, files: tuple[str, ...] = RUN_FILES) -> dict[str, Any]:
+    """Check that ``run_dir`` is a finished run folder whose ``files`` match its ``manifest.json``.
+
+    Returns the manifest. Raises :class:`DataError` naming the folder, the file and the fix for a
+    missing folder, an unfinished run (no manifest: killed during training or calibration), a
+    manifest of another kind, or a file that is missing or changed since the run finished
+    (size and SHA-256 compared).
+    """
+    from adsim._io import MANIFEST, verify_manifest
+
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise DataError(f"{d}: run folder not found; train one with `adsim train CONFIG --out {d}`")
+    if not (d / MANIFEST).is_file():
+        hint = (" (resume.pt is there: continue it with `adsim train CONFIG --out"
+                f" {d} --resume`)" if (d / "resume.pt").is_file() else "")
+        raise DataError(
+            f"run folder {d} is incomplete: it has no {MANIFEST}, so its training or calibration did"
+            f" not finish (killed?) or it was copied in part{hint}; retrain it with `adsim train`"
+        )
+    try:
+        return verify_manifest(d, list(files), kind=RUN_KIND)
+    except DataError as exc:
+        msg = str(exc).removesuffix("; rebuild the folder")
+        raise DataError(f"run folder {msg}; retrain it with `adsim train` (or `adsim calibrate`"
+                        " if only calibrator.json changed)") from None
 
 
 def _plain(obj: Any) -> Any:
@@ -121,13 +160,19 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict[st
 
     try:
         schema = ModelSchema.from_dict(payload["schema"])
-        model = build_model(name, schema, **_options(payload["model_options"]))
+        opts = _options(payload["model_options"])
+        if not isinstance(opts, dict):
+            raise TypeError("model_options is not a mapping")
+        # built on the meta device first: no memory is allocated, so schema sizes or options that
+        # were edited to be huge cannot allocate anything before they are compared with the weights
+        with torch.device("meta"):
+            shape_model = build_model(name, schema, **opts)
         state = payload["state_dict"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
         raise mismatch(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
     if not isinstance(state, dict):
         raise mismatch("state_dict is not a mapping")
-    expected = model.state_dict()
+    expected = shape_model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
@@ -141,6 +186,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Any, dict[st
         problems.append(f"{len(shapes)} shape mismatch(es) (saved vs expected: {'; '.join(shapes[:3])})")
     if problems:
         raise mismatch(", ".join(problems))
+    model = build_model(name, schema, **opts)  # every weight's shape is now that of a saved tensor
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # anything the checks above did not catch (dtype, …)
@@ -196,27 +242,56 @@ class Run:
             for j, task in enumerate(self.schema.tasks):
                 if task in self.calibrators:
                     p[:, j] = self.calibrators[task].predict(p[:, j])
-        return p
+        if not np.isfinite(p).all():  # scored values are probabilities, or an error
+            r = int(np.flatnonzero(~np.isfinite(p).all(axis=1))[0])
+            raise DataError(f"run folder {self.path}: the model produced a non-finite probability for row {r};"
+                            " its weights are damaged — retrain it")
+        return np.clip(p, 0.0, 1.0, out=p)
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
-    """Load a run folder written by ``adsim train`` (see the module docstring)."""
+    """Load a finished run folder written by ``adsim train`` (see the module docstring).
+
+    The folder is first checked against its manifest (:func:`verify_run_folder`). Then every artefact is
+    validated as data: the checkpoint against the model code, the preprocessor's scalers and
+    vocabularies, the calibrators (one per task of the model, parameters finite and in range) and
+    the schema of the checkpoint against the preprocessor's. Every problem is a
+    :class:`DataError` naming the folder and the file.
+    """
     from adsim.models.calibration import load_calibrators
     from adsim.models.data import Preprocessor
 
     d = Path(run_dir)
-    if not d.is_dir():
-        raise DataError(f"{d}: run folder not found; train one with `adsim train CONFIG --out {d}`")
+    verify_run_folder(d)
     model, payload = load_checkpoint(d / "checkpoint.pt", device)
     pre = Preprocessor.load(d / "preprocessors.json")
-    cal_path = d / "calibrator.json"
+    schema = ModelSchema.from_dict(payload["schema"])
     try:
-        cals = load_calibrators(cal_path) if cal_path.exists() else {}
-    except DataError:
-        raise
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        pre_schema = pre.schema()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DataError(f"run folder {d}: preprocessors.json is damaged ({exc}); retrain the run") from None
+    if pre_schema != schema:
+        raise DataError(
+            f"run folder {d}: preprocessors.json does not match checkpoint.pt (features, vocabulary"
+            " sizes or tasks differ: they come from different runs or were edited); retrain the run"
+        )
+    cal_path = d / "calibrator.json"
+    if not cal_path.is_file():
+        raise DataError(f"run folder {d}: calibrator.json not found; refit it with `adsim calibrate {d}`")
+    try:
+        cals = load_calibrators(cal_path)
+    except DataError as exc:
+        msg = str(exc)
+        raise DataError(msg if str(d) in msg else f"run folder {d}: {msg}") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(
             f"run folder {d}: {cal_path.name} is damaged ({type(exc).__name__}: {exc}); refit it with"
             f" `adsim calibrate {d}`"
         ) from None
-    return Run(d, model, ModelSchema.from_dict(payload["schema"]), pre, cals, payload)
+    unknown = sorted(set(cals) - set(schema.tasks))
+    missing = [t for t in schema.tasks if t not in cals]
+    if unknown or missing:
+        what = (f"a calibrator for task {unknown[0]!r}, which the model does not have (tasks:"
+                f" {', '.join(schema.tasks)})" if unknown else f"no calibrator for task {missing[0]!r}")
+        raise DataError(f"run folder {d}: {cal_path.name} has {what}; refit it with `adsim calibrate {d}`")
+    return Run(d, model, schema, pre, cals, payload)

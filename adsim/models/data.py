@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from adsim._io import write_json, write_with
-from adsim.errors import DataError
+from adsim.errors import ConfigError, DataError
 from adsim.models.schema import ModelSchema, SequenceField, SparseField
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ PAD, OOV = 0, 1
 MISSING = "__missing__"
 SPLITS = ("train", "val", "test")
 FORMAT = "adsim.preprocessor/1"
+#: largest |dense value| (after log1p, if the column has it) a model is fed; beyond it the scaler's
+#: variance overflows. Larger values are a DataError naming the column and row.
+DENSE_LIMIT = 1e15
 
 
 def category_keys(values: pd.Series) -> np.ndarray:
@@ -156,6 +159,15 @@ class Preprocessor:
         if logged:
             x = out[:, logged]
             out[:, logged] = np.sign(x) * np.log1p(np.abs(x))
+        huge = np.abs(out) > DENSE_LIMIT
+        if huge.any():
+            row, j = (int(v) for v in np.argwhere(huge)[0])
+            c = self.dense[j]
+            raise DataError(
+                f"dense column {c!r} in {where} has value {_py(df[c].iloc[row])!r} at row {row}, beyond"
+                f" ±{DENSE_LIMIT:g}{' after log1p' if c in set(self.log1p) else ''}; list the column"
+                " under data.log1p, or clip or remove the value"
+            )
         return out
 
     # --------------------------------------------------------------------------------- fit
@@ -349,7 +361,41 @@ class Preprocessor:
                   d["min_count"], d["log1p"], d["passthrough"])
         pre.mean_, pre.scale_ = list(d["mean_"]), list(d["scale_"])
         pre.vocab_ = {k: list(v) for k, v in d["vocab_"].items()}
+        pre._check_state()
         return pre
+
+    def _check_state(self) -> None:
+        """Validate loaded state as data (a hand-edited or damaged file is a DataError, not a crash)."""
+        def names(field: str, v: Any) -> None:
+            if not isinstance(v, list) or not all(isinstance(c, str) and c for c in v):
+                raise DataError(f"{field!r} must be a list of column names")
+
+        for field in ("labels", "dense", "sparse", "log1p", "passthrough"):
+            names(field, getattr(self, field))
+        if not self.labels:
+            raise DataError("'labels' is empty: a run needs at least one label column")
+        cols = [*self.labels, *self.dense, *self.sparse, *(s[0] for s in self.sequences if s)]
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            raise DataError(f"column {dup[0]!r} has two roles (label/dense/sparse/sequence)")
+        for s in self.sequences:
+            if (len(s) != 3 or not isinstance(s[0], str) or not isinstance(s[1], str) or not s[1]
+                    or isinstance(s[2], bool) or not isinstance(s[2], int) or not 1 <= s[2] <= 4096):
+                raise DataError(f"'sequences' entry {list(s)!r} must be [name, separator, max_len 1..4096]")
+        for field, vals in (("mean_", self.mean_), ("scale_", self.scale_)):
+            if len(vals) != len(self.dense):
+                raise DataError(f"{field!r} has {len(vals)} values for {len(self.dense)} dense columns")
+            arr = np.asarray(vals, dtype=np.float64)
+            if not np.isfinite(arr).all() or (np.abs(arr) > 1e150).any():
+                raise DataError(f"{field!r} holds a non-finite or huge value")
+        if any(v <= 0 for v in self.scale_):
+            raise DataError("'scale_' must be > 0 for every dense column")
+        for c in [*self.sparse, *(s[0] for s in self.sequences)]:
+            v = self.vocab_.get(c)
+            if not isinstance(v, list) or not all(isinstance(k, str) for k in v):
+                raise DataError(f"'vocab_' has no list of string keys for column {c!r}")
+            if len(set(v)) != len(v):
+                raise DataError(f"'vocab_' of column {c!r} lists a key twice")
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
         write_json(path, {**self.to_dict(), **(extra or {})})
@@ -370,7 +416,7 @@ class Preprocessor:
             raise DataError(f"{p}: not an adsim preprocessor (expected a JSON object)")
         try:
             return cls.from_dict(d)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, DataError):
                 raise DataError(f"{p}: {exc}") from None
             raise DataError(
@@ -400,6 +446,23 @@ def _resolve_roles(cfg: DatasetConfig, defaults: Any) -> dict[str, Any]:
     for c in log1p:
         if c not in dense:
             raise DataError(f"data.log1p column {c!r} is not one of the dense columns")
+    feats = [("dense", c) for c in roles["dense"]] + [("sparse", c) for c in roles["sparse"]] + [
+        ("sequences", s.name) for s in cfg.sequences]
+    for role, c in feats:
+        if c in roles["labels"] or (roles["truth"] and c == roles["truth"]):
+            kind = "label" if c in roles["labels"] else "truth (true probability)"
+            raise ConfigError(
+                f"data.{role}: {c!r} is the {kind} column; a feature must not be the target (label"
+                f" leakage) — remove it from data.{role}"
+            )
+    dup = sorted({c for c in roles["labels"] if roles["labels"].count(c) > 1})
+    if dup:
+        raise ConfigError(f"data.labels: {dup[0]!r} is listed twice; list each label column once")
+    seen: dict[str, str] = {}
+    for role, c in feats:
+        if c in seen:
+            raise ConfigError(f"data.{role}: column {c!r} is also listed under data.{seen[c]}; give it one role")
+        seen[c] = role
     return roles
 
 
@@ -420,9 +483,17 @@ def _split(df: pd.DataFrame, cfg: DatasetConfig) -> dict[str, pd.DataFrame]:
 
 
 def is_prepared(cfg: DatasetConfig) -> bool:
-    """True when ``processed_dir`` holds all outputs, prepared from this same data config."""
+    """True when ``processed_dir`` is a finished processed folder (manifest, sizes match) prepared
+    from this same data config."""
+    from adsim._io import verify_manifest
+
     d = Path(cfg.processed_dir)
     if not all((d / f"{s}_data.parquet").exists() for s in SPLITS):
+        return False
+    try:
+        verify_manifest(d, [*(f"{s}_data.parquet" for s in SPLITS), "preprocessors.json"], kind="data",
+                        check_hash=False)
+    except DataError:
         return False
     try:
         meta = json.loads((d / "preprocessors.json").read_text(encoding="utf-8"))
@@ -433,8 +504,11 @@ def is_prepared(cfg: DatasetConfig) -> bool:
 
 def prepare_data(cfg: DatasetConfig) -> Path:
     """Read, split, fit on train, encode every split and write them (see module docstring)."""
+    from adsim._io import atomic_dir, check_output_dir
     from adsim.models.readers import generate_synthetic, generate_synthetic_ctcvr, read_source
 
+    out = check_output_dir(cfg.processed_dir, "data.processed_dir")  # before any work
+    _check_replaceable(out)
     src = cfg.source
     if src.type in ("synthetic", "synthetic_ctcvr"):
         gen = generate_synthetic if src.type == "synthetic" else generate_synthetic_ctcvr
@@ -460,15 +534,33 @@ def prepare_data(cfg: DatasetConfig) -> Path:
         [(s.name, s.sep, s.max_len) for s in cfg.sequences], cfg.min_count, roles["log1p"],
         passthrough,
     ).fit(frames["train"])
-    out = Path(cfg.processed_dir)
-    for name, part in frames.items():
-        enc = pre.transform(part, f"the {name} split")
-        write_with(out / f"{name}_data.parquet", lambda p, e=enc: e.to_parquet(p, index=False))
-    pre.save(out / "preprocessors.json", {
-        "config_hash": _hash_config(cfg), "group_column": roles["group"],
-        "truth_column": roles["truth"], "rows": {k: len(v) for k, v in frames.items()},
-    })
+    encoded = {name: pre.transform(part, f"the {name} split") for name, part in frames.items()}
+    # the whole folder is built aside and renamed into place with its manifest: a bad value in any
+    # split, an error or a kill leaves the previous folder (or none), never a partial one
+    with atomic_dir(out, "data") as tmp:
+        for name, enc in encoded.items():
+            write_with(tmp / f"{name}_data.parquet", lambda p, e=enc: e.to_parquet(p, index=False))
+        pre.save(tmp / "preprocessors.json", {
+            "config_hash": _hash_config(cfg), "group_column": roles["group"],
+            "truth_column": roles["truth"], "rows": {k: len(v) for k, v in frames.items()},
+        })
     return out
+
+
+_OWN_FILES = {*(f"{s}_data.parquet" for s in SPLITS), "preprocessors.json", "manifest.json"}
+
+
+def _check_replaceable(out: Path) -> None:
+    """``processed_dir`` is replaced as a whole: refuse a folder holding anything adsim did not write."""
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in _OWN_FILES)
+    if foreign:
+        raise ConfigError(
+            f"data.processed_dir {out}: the folder holds {foreign[0]!r}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''},"
+            " which adsim did not write; it is replaced as a whole when the data are prepared — choose a new"
+            " or empty folder"
+        )
 
 
 def load_preprocessor(processed_dir: str | Path) -> tuple[Preprocessor, dict[str, Any]]:
@@ -526,10 +618,19 @@ class CTRData:
 
 def load_split(processed_dir: str | Path, split: str) -> tuple[CTRData, ModelSchema]:
     """Load ``{split}_data.parquet`` of a processed folder as :class:`CTRData` and its schema."""
+    from adsim._io import MANIFEST, verify_manifest
+
     d = Path(processed_dir)
     f = d / f"{split}_data.parquet"
     if not f.exists():
         raise DataError(f"{f} not found; run `adsim prepare-data CONFIG` (or `adsim train --prepare-data`)")
+    if not (d / MANIFEST).is_file():
+        raise DataError(f"{d}: incomplete processed data (no {MANIFEST}: `adsim prepare-data` did not"
+                        " finish); run `adsim prepare-data CONFIG` again")
+    try:
+        verify_manifest(d, [f.name, "preprocessors.json"], kind="data")
+    except DataError as exc:
+        raise DataError(f"processed data {exc}; run `adsim prepare-data CONFIG` again") from None
     pre, meta = load_preprocessor(d)
     schema = pre.schema()
     data = CTRData.from_frame(pd.read_parquet(f), schema, meta["group_column"], meta["truth_column"])

@@ -94,6 +94,7 @@ def distill(teacher_dir: str | Path, out_dir: str | Path, student_options: dict[
         return trainer.model.eval()
 
     out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # unfinished until the end
     t0 = time.perf_counter()
     student = fit(soft, out)
     train_s = time.perf_counter() - t0
@@ -137,4 +138,7 @@ def distill(teacher_dir: str | Path, out_dir: str | Path, student_options: dict[
     write_json(out / "distill.json", report)
     for f in ("resume.pt", "best.pt"):
         (out / f).unlink(missing_ok=True)
+    from adsim.models.run import write_run_manifest
+
+    write_run_manifest(out)  # last: the student's run folder is finished
     return report

@@ -184,21 +184,37 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, tol: float = 
         )
     write_with(path, lambda tmp: tmp.write_bytes(data))
     meta = {"format": "adsim.onnx/1", "checkpoint_sha256": file_sha256(Path(run_dir) / "checkpoint.pt"),
+            "onnx_sha256": hashlib.sha256(data).hexdigest(),
             "opset": OPSET, "inputs": input_names(run.schema), "tasks": list(run.schema.tasks), **parity}
-    write_json(path.with_name(path.name + ".json"), meta)
+    write_json(path.with_name(path.name + ".json"), meta)  # last: an export killed before it is ignored
     return meta
 
 
 def load_onnx_for_run(run: Any) -> tuple[bytes, str]:
-    """The run's ONNX graph: ``model.onnx`` when it was exported from this very checkpoint,
-    otherwise exported now in memory. Returns ``(onnx bytes, "file" | "exported")``."""
+    """The run's ONNX graph: ``model.onnx`` when its ``model.onnx.json`` says it was exported from
+    this very checkpoint and the graph's SHA-256 matches; otherwise (no export, or an export killed
+    before its ``.json``) exported now in memory. Returns ``(onnx bytes, "file" | "exported")``.
+
+    A ``model.onnx`` whose record names another checkpoint, or whose bytes changed since export
+    (e.g. copied from another run), is refused with a :class:`DataError`, never served.
+    """
     d = Path(run.path)
     f, meta_f = d / "model.onnx", d / "model.onnx.json"
-    if f.exists() and meta_f.exists():
+    if not (f.is_file() and meta_f.is_file()):
+        return export_onnx(run.model, run.schema), "exported"
+    try:
         meta = json.loads(meta_f.read_text(encoding="utf-8"))
-        if meta.get("checkpoint_sha256") == file_sha256(d / "checkpoint.pt"):
-            return f.read_bytes(), "file"
-    return export_onnx(run.model, run.schema), "exported"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"run folder {d}: model.onnx.json is damaged ({type(exc).__name__}); re-export with"
+                        f" `adsim export {d}` or delete model.onnx*") from None
+    data = f.read_bytes()
+    if not isinstance(meta, dict) or meta.get("checkpoint_sha256") != file_sha256(d / "checkpoint.pt"):
+        raise DataError(f"run folder {d}: model.onnx was exported from another checkpoint (model.onnx.json"
+                        f" does not name this run's checkpoint.pt); re-export with `adsim export {d}`")
+    if meta.get("onnx_sha256") != hashlib.sha256(data).hexdigest():
+        raise DataError(f"run folder {d}: model.onnx does not match model.onnx.json (replaced or edited since"
+                        f" export); re-export with `adsim export {d}`")
+    return data, "file"
 
 
 # ------------------------------------------------------------------------------ quantisation

@@ -69,6 +69,8 @@ def _check_file(path: str | Path) -> Path:
         raise DataError(f"data file {str(p)!r} not found; check the path in data.source")
     if p.is_dir():
         raise DataError(f"data path {str(p)!r} is a folder; give a file")
+    if not p.is_file():  # a FIFO, socket or device (/dev/zero) would be read forever
+        raise DataError(f"data path {str(p)!r} is not a regular file (a FIFO or device); give a data file")
     return p
 
 
@@ -115,7 +117,11 @@ def read_avazu(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
     for col in ("click", "hour"):
         if col not in df.columns:
             raise DataError(f"{p}: Avazu column {col!r} is missing from the header")
-    stamp = pd.to_datetime(df["hour"].astype("int64").astype(str), format="%y%m%d%H", errors="coerce")
+    h = pd.to_numeric(df["hour"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(h) & (h == np.floor(h)) & (h >= 0) & (h < 1e8)
+    text = pd.Series("", index=df.index, dtype=object)
+    text[ok] = pd.Series(h[ok].astype(np.int64)).astype(str).str.zfill(8).to_numpy(dtype=object)
+    stamp = pd.to_datetime(text, format="%y%m%d%H", errors="coerce")
     if stamp.isna().any():
         row = int(np.flatnonzero(stamp.isna().to_numpy())[0])
         raise DataError(f"{p}: column 'hour' at row {row} is not YYMMDDHH: {df['hour'].iloc[row]!r}")

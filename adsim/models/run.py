@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from adsim._io import write_json, write_text
-from adsim.errors import ConfigError
+from adsim._io import MANIFEST, write_json, write_manifest, write_text, write_with
+from adsim.errors import ConfigError, DataError
 from adsim.models.config import RunConfig
 
 __all__ = ["train_run", "calibrate_run", "evaluate_predictions", "learning_curves",
@@ -129,7 +129,7 @@ def train_run(
     from adsim.models.data import is_prepared, load_split, prepare_data
     from adsim.models.train import Trainer
 
-    out = Path(out_dir) if out_dir is not None else Path("runs") / cfg.name
+    out = _check_run_out(Path(out_dir) if out_dir is not None else Path("runs") / cfg.name)
     if progress is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"progress": progress})})
     if prepare or not is_prepared(cfg.data):
@@ -139,6 +139,12 @@ def train_run(
     val, _ = load_split(pdir, "val")
     test, _ = load_split(pdir, "test")
     out.mkdir(parents=True, exist_ok=True)
+    # From here until the manifest is written at the very end, the folder is an unfinished run:
+    # every reader refuses it (no manifest.json), `--resume` continues it from resume.pt.
+    (out / MANIFEST).unlink(missing_ok=True)
+    if not resume:
+        for stale in ("model.onnx", "model.onnx.json"):  # exported from an earlier model
+            (out / stale).unlink(missing_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     shutil.copyfile(pdir / "preprocessors.json", out / "preprocessors.json")
 
@@ -159,7 +165,37 @@ def train_run(
     metrics["training"] = summary
     metrics["model"] = cfg.model.name
     write_json(out / "test_metrics.json", metrics)
+    write_run_manifest(out)
     return out
+
+
+def _check_run_out(out: Path) -> Path:
+    """The run folder must be a folder (or absent) under a writable parent — checked before any work.
+
+    (Not :func:`adsim._io.check_output_dir`: a run folder is trained in place and may hold an
+    unfinished run to ``--resume``, which a fresh-output check would rightly refuse.)
+    """
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder; choose another path")
+    markers = ("manifest.json", "config.yaml", "resume.pt", "checkpoint.pt")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in markers):
+        raise ConfigError(f"--out {out}: a folder of other files (not an adsim run folder); the run would write"
+                          " into it — choose a new or empty folder")
+    probe = out.absolute().parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {probe} is not a writable folder; choose another path")
+    return out
+
+
+def write_run_manifest(out: Path) -> None:
+    """Mark ``out`` as a finished run: ``manifest.json`` (sizes, SHA-256 of every file), written last."""
+    from adsim.models.checkpoint import RUN_KIND
+
+    write_manifest(out, RUN_KIND)
 
 
 def calibrate_run(run_dir: str | Path, method: str | None = None) -> dict[str, Any]:
@@ -168,16 +204,27 @@ def calibrate_run(run_dir: str | Path, method: str | None = None) -> dict[str, A
     from adsim.models.checkpoint import load_checkpoint
     from adsim.models.data import load_split
 
+    from adsim.models.checkpoint import verify_run_folder
+
     d = Path(run_dir)
     if not (d / "config.yaml").exists():
         raise ConfigError(f"{d}: not a run folder (no config.yaml); train one with `adsim train CONFIG`")
+    # a finished, unchanged run: checkpoint and config must match the manifest (calibrator.json is
+    # what we replace, so it may be damaged)
+    verify_run_folder(d, ("checkpoint.pt", "preprocessors.json", "config.yaml"))
     cfg = load_config(d / "config.yaml", RunConfig)
     if method is not None:
         cfg = cfg.model_copy(update={"calibration": cfg.calibration.model_copy(update={"method": method})})
-    model, _ = load_checkpoint(d / "checkpoint.pt")
+    model, payload = load_checkpoint(d / "checkpoint.pt")
     pdir = Path(cfg.data.processed_dir)
     val, schema = load_split(pdir, "val")
     test, _ = load_split(pdir, "test")
+    from adsim.models.schema import ModelSchema
+
+    if ModelSchema.from_dict(payload["schema"]) != schema:
+        raise DataError(f"{pdir}: the prepared data no longer matches run folder {d} (prepared again with"
+                        " another config?); re-run `adsim prepare-data` with the run's config.yaml")
+    (d / MANIFEST).unlink()  # unfinished until the new calibrator and metrics are all written
     metrics = _calibrate(cfg, d, model, val, test, schema)
     write_text(d / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     old = d / "test_metrics.json"
@@ -187,4 +234,5 @@ def calibrate_run(run_dir: str | Path, method: str | None = None) -> dict[str, A
         prev = json.loads(old.read_text(encoding="utf-8"))
         metrics = {**prev, **metrics}
     write_json(d / "test_metrics.json", metrics)
+    write_run_manifest(d)
     return metrics

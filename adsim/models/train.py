@@ -321,7 +321,30 @@ class Trainer:
         path = self.run_dir / "resume.pt" if self.run_dir is not None else None
         if path is None or not path.exists():
             return None
-        st = torch.load(path, map_location="cpu", weights_only=True)
+        from adsim.errors import AdsimError, DataError
+
+        try:
+            st = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, foreign or a pickle that is not plain data
+            raise DataError(
+                f"cannot resume {path}: not a readable adsim resume state ({type(exc).__name__}:"
+                f" {' '.join(str(exc).split())[:160]}); delete it and start the run again"
+            ) from None
+        need = ("format", "train_config", "model", "optimizer", "epoch", "batch", "global_step", "history")
+        if not isinstance(st, dict) or st.get("format") != "adsim.resume/1" or any(k not in st for k in need):
+            raise DataError(f"cannot resume {path}: not an adsim resume state (format 'adsim.resume/1');"
+                            " delete it and start the run again")
+        try:
+            return self._restore(st, path)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            if isinstance(exc, AdsimError):
+                raise
+            raise DataError(
+                f"cannot resume {path}: the saved state does not fit this model or config"
+                f" ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); delete it and start the run again"
+            ) from None
+
+    def _restore(self, st: dict[str, Any], path: Path) -> dict[str, Any]:
         ignore = {"progress", "tensorboard", "num_threads", "device", "eval_batch_size"}
         defaults = TrainConfig().model_dump(mode="json")  # keys added later: a run saved without them used these
         saved = {k: v for k, v in st["train_config"].items() if k not in ignore}

@@ -302,23 +302,60 @@ def load_agent(path: str | os.PathLike[str], env_id: str) -> tuple[Any, dict[str
     import torch
     from gymnasium import spaces
 
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT:
+    from adsim.errors import AdsimError, DataError
+
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{meta_path}: unreadable RL agent description ({type(exc).__name__}: {exc});"
+                        " retrain it with `adsim train-rl`") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ConfigError(
             f"{meta_path}: not an adsim RL agent of format {FORMAT} (found"
-            f" {meta.get('format')!r}); retrain it with `adsim train-rl`"
+            f" {found!r}); retrain it with `adsim train-rl`"
         )
     if meta.get("env") != env_id:
         raise ConfigError(f"{p}: trained on {meta.get('env')}, but this candidate needs {env_id}")
-    obs_space = spaces.Box(float(meta["obs_low"]), float(meta["obs_high"]),
-                           shape=(int(meta["obs_dim"]),), dtype=np.float32)
-    if meta.get("n_actions") is not None:
-        act_space: Any = spaces.Discrete(int(meta["n_actions"]))
-    else:
-        act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-    policy_cls = algo_class(meta["algo"]).policy_aliases["MlpPolicy"]
-    policy = policy_cls(obs_space, act_space, lambda _: 0.0, **meta.get("policy_kwargs", {}))
-    policy.load_state_dict(torch.load(p, map_location="cpu", weights_only=True))
+    try:  # every field is data from a file: a bad one is a clear error, never a traceback
+        obs_dim = int(meta["obs_dim"])
+        low, high = float(meta["obs_low"]), float(meta["obs_high"])
+        if not 1 <= obs_dim <= 4096 or not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError("obs_dim, obs_low or obs_high out of range")
+        kwargs = meta.get("policy_kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"policy_kwargs must be a mapping, got {type(kwargs).__name__}")
+        arch = kwargs.get("net_arch", [64, 64])
+        sizes = [int(h) for h in (arch if isinstance(arch, list) else
+                                  [h for v in dict(arch).values() for h in v])]
+        if not all(1 <= h <= 65536 for h in sizes) or 4 * obs_dim * sum(sizes) + 4 * sum(
+                a * b for a, b in zip(sizes, sizes[1:])) > 200_000_000:
+            raise ValueError(f"net_arch {arch} is out of range (far larger than any adsim agent)")
+        obs_space = spaces.Box(low, high, shape=(obs_dim,), dtype=np.float32)
+        if meta.get("n_actions") is not None:
+            n_actions = int(meta["n_actions"])
+            if not 2 <= n_actions <= 100_000:
+                raise ValueError(f"n_actions {n_actions} out of range")
+            act_space: Any = spaces.Discrete(n_actions)
+        else:
+            act_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        policy_cls = algo_class(meta["algo"]).policy_aliases["MlpPolicy"]
+        policy = policy_cls(obs_space, act_space, lambda _: 0.0, **kwargs)
+    except AdsimError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+        raise DataError(f"{meta_path}: damaged RL agent description ({type(exc).__name__}: {exc});"
+                        " retrain it with `adsim train-rl`") from None
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign, or a pickle that is not plain data (never run)
+        raise DataError(f"{p}: not a readable RL model file ({type(exc).__name__}:"
+                        f" {' '.join(str(exc).split())[:160]}); retrain it with `adsim train-rl`") from None
+    try:
+        policy.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError, AttributeError, ValueError) as exc:
+        raise DataError(f"{p}: RL model weights do not fit {meta_path.name} ({type(exc).__name__}:"
+                        f" {' '.join(str(exc).split())[:160]}); retrain it with `adsim train-rl`") from None
     policy.set_training_mode(False)
     return policy, meta
 

@@ -13,7 +13,9 @@
 
 Bad requests get **422** with ``{"detail": …, "message": "<one line naming the field>"}``; both
 pydantic validation errors and :class:`~adsim.errors.AdsimError` raised while scoring (unknown
-feature, wrong value type, too many candidates, …).
+feature, wrong value type, too many candidates, a non-finite or huge value, …). A body larger than
+``max_body_bytes`` gets **413** before it is parsed. A model whose output is not a finite
+probability gets **500** with a message (never a NaN in a 200).
 """
 
 from __future__ import annotations
@@ -32,9 +34,17 @@ from adsim.serving.config import ServeConfig
 from adsim.serving.metrics import ServingMetrics
 from adsim.serving.registry import ModelRegistry
 from adsim.serving.schemas import BatchPredictRequest, BatchPredictResponse, PredictRequest, PredictResponse
-from adsim.serving.service import PredictionService
+from adsim.serving.service import ModelOutputError, PredictionService
 
 __all__ = ["create_app"]
+
+
+class _TooLarge(Exception):
+    """A request body beyond ``max_body_bytes`` (→ 413)."""
+
+    def __init__(self, size: int, limit: int, streamed: bool) -> None:
+        super().__init__(size, limit)
+        self.size, self.limit, self.streamed = size, limit, streamed
 
 _422 = {422: {"description": "Invalid request: `message` names the field and the fix."}}
 
@@ -54,7 +64,23 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
             raise AdsimError("create_app needs a ServeConfig or a ModelRegistry")
         registry = ModelRegistry.from_config(config)
     limits = config or ServeConfig(models=[{"path": "."}])  # defaults for a ready-made registry
-    service = PredictionService(registry, limits.max_candidates, limits.max_batch_requests)
+    service = PredictionService(registry, limits.max_candidates, limits.max_batch_requests,
+                                limits.max_batch_candidates)
+    max_body = limits.max_body_bytes
+
+    async def read_body(request: Request) -> bytes:
+        """The raw body, refused with 413 beyond ``max_body_bytes`` (checked on the declared
+        Content-Length first, then while streaming, so a huge body is never held in memory)."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            raise _TooLarge(int(declared), max_body, False)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise _TooLarge(size, max_body, True)
+            chunks.append(chunk)
+        return b"".join(chunks)
     metrics = ServingMetrics()
     app = FastAPI(
         title="adsim prediction service", version=__version__,
@@ -79,12 +105,22 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
     async def _adsim_error(request: Request, exc: AdsimError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc), "message": str(exc)})
 
+    @app.exception_handler(_TooLarge)
+    async def _too_large(request: Request, exc: _TooLarge) -> JSONResponse:
+        msg = (f"request body is {'at least ' if exc.streamed else ''}{exc.size} bytes; at most {exc.limit}"
+               " (split the request, or raise max_body_bytes in the serve config)")
+        return JSONResponse(status_code=413, content={"detail": msg, "message": msg})
+
+    @app.exception_handler(ModelOutputError)
+    async def _bad_output(request: Request, exc: ModelOutputError) -> JSONResponse:
+        return JSONResponse(status_code=500, content={"detail": str(exc), "message": str(exc)})
+
     @app.post("/v1/predict", response_model=PredictResponse, responses=_422, tags=["predict"],
               openapi_extra=_body_schema("PredictRequest"))
     async def predict(request: Request) -> Response:
         """Score one user against candidate ads (one forward pass for all candidates)."""
         # pydantic's own JSON parser on the raw bytes: ~2x faster than json.loads + validation
-        req = PredictRequest.model_validate_json(await request.body())
+        req = PredictRequest.model_validate_json(await read_body(request))
         timings: dict[str, float] = {}
         data, body = service.predict_json(req, timings)
         metrics.observe_prediction("/v1/predict", body["model_version"], body["routed_by"], len(req.candidates),
@@ -98,7 +134,7 @@ def create_app(config: ServeConfig | None = None, *, registry: ModelRegistry | N
         """Score many requests; those served by the same version share one forward pass."""
         import json
 
-        batch = BatchPredictRequest.model_validate_json(await request.body())
+        batch = BatchPredictRequest.model_validate_json(await read_body(request))
 
         timings: dict[str, float] = {}
         body = service.predict_batch(batch, timings)

@@ -29,6 +29,28 @@ def _parse_weights(text: str | None, n: int) -> list[float]:
     return w
 
 
+def check_output_file(path: Path, flag: str) -> Path:
+    """Before any work: ``path`` is a regular file or absent, and a file can be created beside it
+    (probed in the nearest existing folder: permissions, read-only and pseudo file systems)."""
+    import os
+    import tempfile
+
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{flag} {path}: exists and is not a regular file; choose another path")
+    probe = path.absolute().parent
+    while not probe.exists():
+        probe = probe.parent
+    try:
+        if not probe.is_dir():
+            raise OSError(f"{probe} is not a folder")
+        fd, tmp = tempfile.mkstemp(prefix=".adsim-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc}); choose another path") from None
+    return path
+
+
 def build_serve_config(run_dirs: tuple[str, ...], config: Path | None, weights: str | None,
                        default: str | None, backend: str | None, groups: tuple[str, ...],
                        user_features: Path | None, threads: int | None) -> object:
@@ -145,6 +167,7 @@ def predict_command(run_dir: Path, input_path: Path, output_path: Path, chunk_si
 
     if not run_dir.is_dir():
         raise AdsimError(f"{run_dir}: run folder not found; train one with `adsim train CONFIG`")
+    check_output_file(output_path, "--output")
     cols = [c for c in columns.split(",") if c] if columns is not None else None
     out = predict_parquet(run_dir, input_path, output_path, chunk_size, cols, raw, progress=not quiet,
                           allow_missing_features=allow_missing_features)
@@ -164,6 +187,7 @@ def export_command(run_dir: Path, out: Path | None, compression: bool) -> None:
 
     if not run_dir.is_dir():
         raise AdsimError(f"{run_dir}: run folder not found; train one with `adsim train CONFIG`")
+    check_output_file(out if out is not None else run_dir / "model.onnx", "--out")
     meta = export_run(run_dir, out)
     click.echo(f"wrote {out or run_dir / 'model.onnx'} (opset {meta['opset']}; ONNX Runtime vs PyTorch max |Δp|"
                f" {meta['max_abs_diff_proba']:.2e}, max |Δlogit| {meta['max_abs_diff_logits']:.2e})")

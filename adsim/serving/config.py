@@ -55,8 +55,14 @@ class ServeConfig(StrictModel):
     backend: Literal["torch", "onnx"] = Field(default="torch", description="Inference engine.")
     threads: int = Field(default=1, ge=1, le=256, description="Intra-op threads of torch / ONNX Runtime.")
     salt: str = Field(default="adsim-ab", description="Salt of the A/B hash (change it to reshuffle users).")
-    max_candidates: int = Field(default=10_000, ge=1, description="Most candidates in one request.")
-    max_batch_requests: int = Field(default=1_000, ge=1, description="Most requests in one batch call.")
+    max_candidates: int = Field(default=10_000, ge=1, le=1_000_000,
+                                description="Most candidates in one request (more → 422).")
+    max_batch_requests: int = Field(default=1_000, ge=1, le=100_000,
+                                    description="Most requests in one batch call (more → 422).")
+    max_batch_candidates: int = Field(default=20_000, ge=1, le=10_000_000,
+                                      description="Most candidates over all requests of one batch call (more → 422).")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=1 << 31,
+                                description="Largest request body in bytes (more → 413), read before parsing.")
     user_features: str | None = Field(
         default=None, description="Parquet table of user features looked up by user id (a feature store)."
     )

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from adsim.errors import DataError
+from adsim.models.data import DENSE_LIMIT
 
 __all__ = ["FeatureEncoder", "EncodedBatch", "feature_spec", "raw_key", "dense_column", "check_scalar"]
 
@@ -121,6 +122,11 @@ class FeatureEncoder:
             if self.log1p.any():
                 xl = x[:, self.log1p]
                 x[:, self.log1p] = np.sign(xl) * np.log1p(np.abs(xl))
+            huge = np.abs(x) > DENSE_LIMIT
+            if huge.any():
+                i, j = (int(v) for v in np.argwhere(huge)[0])
+                raise DataError(f"feature {self.dense[j]!r} (dense) of candidate {i} is beyond ±{DENSE_LIMIT:g}"
+                                f"{' after log1p' if self.log1p[j] else ''}; send a smaller value or null")
             x = (x - self.mean) / self.scale
             dense = np.nan_to_num(x, nan=0.0).astype(np.float32)
         sparse = np.empty((n, len(self.sparse)), dtype=np.int64)
@@ -149,7 +155,10 @@ class FeatureEncoder:
         if isinstance(col, _Scalar):
             return np.full(n, ids.get(raw_key(col.value), OOV), dtype=np.int64)
         if lut is not None:
-            arr = np.asarray(col)
+            try:
+                arr = np.asarray(col)
+            except (ValueError, TypeError, OverflowError):
+                arr = np.empty(0, dtype=object)
             if arr.dtype.kind in "iu":  # all plain integers: one vectorised table lookup
                 inside = (arr >= 0) & (arr < lut.shape[0])
                 return np.where(inside, lut[np.where(inside, arr, 0)], OOV).astype(np.int64)
@@ -193,7 +202,10 @@ def dense_column(col: Any, name: str, n: int) -> np.ndarray | float:
     """Float values of a dense feature (None → NaN); anything but a number or null → DataError."""
     if isinstance(col, _Scalar):
         return _dense_value(col.value, name, None)
-    arr = np.asarray(col)
+    try:
+        arr = np.asarray(col)
+    except (ValueError, TypeError, OverflowError):  # ragged lists, huge ints: checked one by one below
+        arr = np.empty(0, dtype=object)
     if arr.dtype.kind in "iuf" and arr.shape == (n,):  # plain numbers: no per-value work
         return arr.astype(np.float64)
     return np.array([_dense_value(v, name, i) for i, v in enumerate(col)], dtype=np.float64)
@@ -215,7 +227,13 @@ def _dense_value(v: Any, name: str, row: int | None) -> float:
     if not _is_number(v):
         where = "the user features" if row is None else f"candidate {row}"
         raise DataError(f"feature {name!r} (dense) must be a number or null, got {v!r} in {where}")
-    return math.nan if v is None else float(v)
+    if v is None:
+        return math.nan
+    try:
+        return float(v)
+    except OverflowError:  # an integer beyond float range (JSON allows any length)
+        where = "the user features" if row is None else f"candidate {row}"
+        raise DataError(f"feature {name!r} (dense) is too large ({str(v)[:20]}…) in {where}") from None
 
 
 def _int_lut(keys: list[str]) -> np.ndarray | None:

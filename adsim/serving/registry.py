@@ -35,7 +35,11 @@ from adsim.errors import ConfigError, DataError
 from adsim.serving.config import ServeConfig
 from adsim.serving.features import EncodedBatch, FeatureEncoder
 
-__all__ = ["ab_bucket", "ServedModel", "ModelRegistry", "UserFeatureStore", "Resolution"]
+__all__ = ["ab_bucket", "ServedModel", "ModelRegistry", "UserFeatureStore", "Resolution", "ModelOutputError"]
+
+
+class ModelOutputError(RuntimeError):
+    """A served model produced a score that is not a finite probability (HTTP 500 with this message)."""
 
 
 def ab_bucket(user_id: str, salt: str = "adsim-ab") -> float:
@@ -53,7 +57,13 @@ class UserFeatureStore:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"user_features: {p} not found")
-        df = pd.read_parquet(p)
+        if not p.is_file():
+            raise ConfigError(f"user_features: {p} is not a regular file; give a parquet table")
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises many types for a damaged file
+            raise ConfigError(f"user_features: {p} is not a readable parquet table ({type(exc).__name__}:"
+                              f" {' '.join(str(exc).split())[:200]})") from None
         if id_column not in df.columns:
             raise ConfigError(f"user_features: {p} has no id column {id_column!r} (set user_id_column)")
         ids = [str(v) for v in df[id_column].tolist()]
@@ -115,10 +125,19 @@ class ServedModel:
         t1 = time.perf_counter()
         z = np.asarray(self.backend(batch), dtype=np.float64).reshape(len(batch), -1)
         t2 = time.perf_counter()
+        if not np.isfinite(z).all():
+            i = int(np.flatnonzero(~np.isfinite(z).all(axis=1))[0])
+            raise ModelOutputError(f"model version {self.version!r} produced a non-finite score for row {i};"
+                                   " the run's weights are damaged — retrain or export it again")
         p = 0.5 * (1.0 + np.tanh(0.5 * z))
         for j, cal in enumerate(self.calibrators):
             if cal is not None:
                 p[:, j] = cal.predict(p[:, j])
+        # calibrators are validated when loaded (outputs within [0, 1]); guard the served range anyway
+        if not np.isfinite(p).all():
+            raise ModelOutputError(f"model version {self.version!r}: its calibrator produced a non-finite"
+                                   " probability; refit it with `adsim calibrate`")
+        np.clip(p, 0.0, 1.0, out=p)
         t3 = time.perf_counter()
         timings["model"] = timings.get("model", 0.0) + (t2 - t1)
         timings["calibration"] = timings.get("calibration", 0.0) + (t3 - t2)

@@ -21,6 +21,9 @@ __all__ = [
     "BatchPredictResponse",
 ]
 
+#: largest advertiser value / bid cap a request may carry (bids are then at most this, and finite)
+MAX_VALUE = 1e9
+
 FeatureValue = Union[StrictInt, StrictFloat, StrictStr, StrictBool, None, list[Union[StrictInt, StrictStr]]]
 
 
@@ -36,7 +39,8 @@ class Candidate(_Body):
         default_factory=dict, description="Ad-level features; override the user's value of the same name."
     )
     value: float | None = Field(
-        default=None, ge=0.0, description="Advertiser value per click (or per conversion) for bidding."
+        default=None, ge=0.0, le=MAX_VALUE, allow_inf_nan=False,
+        description="Advertiser value per click (or per conversion) for bidding (finite, at most 1e9).",
     )
 
 
@@ -47,10 +51,12 @@ class Bidding(_Body):
         description="truthful_cpc: v·pCTR; truthful_cpa: v·pCTR·pCVR; shaded_cpc: shading·v·pCTR."
     )
     value: float | None = Field(
-        default=None, ge=0.0, description="Value v for candidates without their own `value`."
+        default=None, ge=0.0, le=MAX_VALUE, allow_inf_nan=False,
+        description="Value v for candidates without their own `value` (finite, at most 1e9).",
     )
-    shading: float = Field(default=1.0, gt=0.0, le=1.0, description="Factor of shaded_cpc.")
-    max_bid: float | None = Field(default=None, gt=0.0, description="Cap on every bid.")
+    shading: float = Field(default=1.0, gt=0.0, le=1.0, allow_inf_nan=False, description="Factor of shaded_cpc.")
+    max_bid: float | None = Field(default=None, gt=0.0, le=MAX_VALUE, allow_inf_nan=False,
+                                  description="Cap on every bid (finite, at most 1e9).")
 
 
 class PredictRequest(_Body):

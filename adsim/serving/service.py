@@ -19,10 +19,10 @@ import numpy as np
 from adsim.errors import DataError
 from adsim.serving.bidding import compute_bids
 from adsim.serving.features import _Scalar, check_scalar, dense_column
-from adsim.serving.registry import ModelRegistry, Resolution
+from adsim.serving.registry import ModelOutputError, ModelRegistry, Resolution
 from adsim.serving.schemas import BatchPredictRequest, PredictRequest
 
-__all__ = ["PredictionService", "STAGES"]
+__all__ = ["PredictionService", "STAGES", "ModelOutputError"]
 
 STAGES = ("feature_lookup", "preprocess", "model", "calibration", "serialisation")
 
@@ -37,17 +37,18 @@ class PredictionService:
     """
 
     def __init__(self, registry: ModelRegistry, max_candidates: int = 10_000,
-                 max_batch_requests: int = 1_000) -> None:
+                 max_batch_requests: int = 1_000, max_batch_candidates: int = 20_000) -> None:
         self.registry = registry
         self.max_candidates = max_candidates
         self.max_batch_requests = max_batch_requests
+        self.max_batch_candidates = max_batch_candidates
 
     # --------------------------------------------------------------------------- one request
     def _gather(self, req: PredictRequest, where: str) -> tuple[dict[str, Any], list[dict[str, Any]], set[str]]:
         n = len(req.candidates)
         if n > self.max_candidates:
             raise DataError(f"{where}candidates has {n} ads; at most {self.max_candidates} per request"
-                            " (split it, or use /v1/predict/batch)")
+                            " (split it, or raise max_candidates in the serve config)")
         uid = str(req.user_id)
         store = self.registry.user_store
         user = {**store.lookup(uid), **req.user} if store is not None else req.user
@@ -85,8 +86,12 @@ class PredictionService:
                     raise DataError(f"candidates[{i}].value is missing and bidding.value is not set; give"
                                     " each candidate a value or a default bidding.value")
                 vals = [b.value if v is None else v for v in vals]
-            bids = compute_bids(b.policy, np.asarray(vals, dtype=np.float64), pctr, pcvr, b.shading,
-                                b.max_bid).tolist()
+            bid_arr = compute_bids(b.policy, np.asarray(vals, dtype=np.float64), pctr, pcvr, b.shading,
+                                   b.max_bid)
+            if not np.isfinite(bid_arr).all():  # values are bounded by the schema; never send NaN/inf
+                i = int(np.flatnonzero(~np.isfinite(bid_arr))[0])
+                raise DataError(f"candidates[{i}]: the bid is not a finite number; check its value")
+            bids = bid_arr.tolist()
         ids = [c.id for c in req.candidates]
         tasks = list(m.tasks)
         cols = p.T.tolist()
@@ -127,7 +132,12 @@ class PredictionService:
 
         timings = {} if timings is None else timings
         if len(batch.requests) > self.max_batch_requests:
-            raise DataError(f"requests has {len(batch.requests)} items; at most {self.max_batch_requests}")
+            raise DataError(f"requests has {len(batch.requests)} items; at most {self.max_batch_requests}"
+                            " (split the batch, or raise max_batch_requests in the serve config)")
+        total = sum(len(r.candidates) for r in batch.requests)
+        if total > self.max_batch_candidates:
+            raise DataError(f"requests hold {total} candidates in all; at most {self.max_batch_candidates} per"
+                            " batch call (split the batch, or raise max_batch_candidates in the serve config)")
         t0 = time.perf_counter()
         plan = []
         for i, req in enumerate(batch.requests):

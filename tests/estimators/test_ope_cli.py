@@ -46,7 +46,11 @@ def _run(tmp_path, *extra):
 def test_ope_writes_three_outputs(files, capsys):
     assert _run(files) == 0
     out = files / "out"
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, "manifest.json"])
+    from adsim._io import verify_manifest
+
+    verify_manifest(out, kind="ope")  # written as a whole, manifest last
+    assert _run(files) == 0  # a rerun replaces the earlier result
     table = pd.read_csv(out / "estimates.csv")
     assert {"dm", "ips", "snips", "dr", "sndr"} <= set(table["estimator"])
     report = json.loads((out / "report.json").read_text())
@@ -121,7 +125,8 @@ BAD = [
     (_bad_log(pscore=(5, 1.5)), "column 'pscore' must be in (0, 1], found 1.5 at row 5"),
     (_bad_log(reward=(9, np.nan)), "column 'reward': non-finite value (NaN or inf) at row 9"),
     (_bad_log(reward=(4, np.inf)), "column 'reward': non-finite value (NaN or inf) at row 4"),
-    (_bad_log(action=(3, 7)), "column 'action': 7 at row 3 is outside the action set [0, 3)"),
+    (_bad_log(action=(3, 7)), "target.csv: the target gives probabilities for 3 actions (0 … 2), but the"
+     " log"),
     (_bad_log(action=(2, -1)), "column 'action': -1 at row 2 is outside the action set [0, 3)"),
     (_bad_log(action=(6, 1.5)), "column 'action': 1.5 at row 6 is not an integer"),
     (_bad_log(reward=(1, "abc")), "column 'reward' must be numeric"),

@@ -19,7 +19,7 @@ def run_copy(runs, tmp_path_factory):
     return d
 
 
-def test_onnx_export_matches_pytorch(run_copy):
+def test_onnx_export_matches_pytorch(run_copy, runs):
     from adsim.models.export import check_onnx_parity, export_run, load_onnx_for_run, onnx_session
     from adsim.models.checkpoint import load_run
 
@@ -32,9 +32,22 @@ def test_onnx_export_matches_pytorch(run_copy):
     assert how == "file"
     again = check_onnx_parity(run.model, run.schema, onnx_session(data), n=4096, seed=7)
     assert again["max_abs_diff_proba"] <= 1e-5
-    # a stale file (checkpoint changed) is not used
+    # a file recorded for another checkpoint is refused, never served
+    from adsim.errors import DataError
+    from adsim.models.export import export_onnx
+
     meta_f = run_copy / "model.onnx.json"
     meta_f.write_text(json.dumps({**meta, "checkpoint_sha256": "0" * 64}))
+    with pytest.raises(DataError, match="model.onnx was exported from another checkpoint"):
+        load_onnx_for_run(run)
+    # a model.onnx copied in from another run (its record left as it was) is refused too
+    meta_f.write_text(json.dumps(meta))
+    other = load_run(runs["cold"])
+    (run_copy / "model.onnx").write_bytes(export_onnx(other.model, other.schema))
+    with pytest.raises(DataError, match="model.onnx does not match model.onnx.json"):
+        load_onnx_for_run(run)
+    # an export killed before its record was written: the graph file is ignored, exported afresh
+    meta_f.unlink()
     assert load_onnx_for_run(run)[1] == "exported"
 
 
