@@ -260,16 +260,27 @@ def test_malicious_resume_state_is_a_clean_error(run_dir: Path, tmp_path: Path) 
     assert code == 2 and "not an adsim resume state" in err and "Traceback" not in err, err
 
 
-RL_META = {"format": "adsim-rl-bidder/1", "algo": "ppo", "obs_dim": 4, "net_arch": [8]}
+def _rl_meta() -> dict:
+    from adsim.policies.rl import BIDDING_ENV, FORMAT
+
+    return {"format": FORMAT, "env": BIDDING_ENV, "algo": "ppo", "obs_dim": 4, "obs_low": 0.0,
+            "obs_high": 1.0, "policy_kwargs": {"net_arch": [8]}}
+
+
+RL_META = _rl_meta()
 
 
 @pytest.mark.parametrize(("meta", "weights", "message"), [
-    ("{nope", None, "unreadable RL bidder description"),
-    (json.dumps([1]), None, "not an adsim RL bidder description"),
-    (json.dumps({**RL_META, "algo": "magic"}), None, "damaged RL bidder description"),
-    (json.dumps({**RL_META, "obs_dim": 10**12}), None, "damaged RL bidder description"),
-    (json.dumps({**RL_META, "net_arch": "big"}), None, "damaged RL bidder description"),
-    (json.dumps({**RL_META, "net_arch": [65536] * 8}), None, "over 50M weights"),
+    ("{nope", None, "unreadable RL agent description"),
+    (json.dumps([1]), None, "not an adsim RL agent"),
+    (json.dumps({**RL_META, "format": "adsim-rl-bidder/1"}), None, "not an adsim RL agent"),
+    (json.dumps({**RL_META, "algo": "magic"}), None, "algo"),
+    (json.dumps({**RL_META, "obs_dim": 10**12}), None, "damaged RL agent description"),
+    (json.dumps({**RL_META, "obs_high": "inf"}), None, "damaged RL agent description"),
+    (json.dumps({**RL_META, "policy_kwargs": {"net_arch": "big"}}), None, "damaged RL agent description"),
+    (json.dumps({**RL_META, "policy_kwargs": {"net_arch": [65536] * 8}}), None, "far larger than any"),
+    (json.dumps({**RL_META, "policy_kwargs": {"no_such_arg": 1}}), None, "damaged RL agent description"),
+    (json.dumps({**RL_META, "n_actions": 10**9}), None, "damaged RL agent description"),
     (json.dumps(RL_META), b"PK\x03\x04garbage", "not a readable RL model file"),
     (json.dumps(RL_META), "evil", "not a readable RL model file"),
     (json.dumps(RL_META), {"w": torch.zeros(2)}, "RL model weights do not fit"),
