@@ -30,6 +30,10 @@ from adsim.errors import AdsimError, ConfigError
 
 __all__ = ["cache_root", "cache_key", "cached_build", "lookup"]
 
+#: bumped when what a cached build holds changes shape (2: run folders carry manifests), so an
+#: entry built by an older adsim is rebuilt rather than refused by the stricter readers
+CACHE_FORMAT = 2
+
 
 def cache_root() -> Path:
     """``$ADSIM_CACHE_DIR``, else ``~/.cache/adsim``."""
@@ -50,6 +54,7 @@ def cache_key(kind: str, config: str | os.PathLike[str] | dict[str, Any], seed: 
     """The cache key of building ``kind`` from ``config`` (a YAML path or a mapping) with ``seed``."""
     body = json.dumps(
         {"kind": kind, "config": _canonical(config), "seed": int(seed), "adsim": __version__,
+         "format": CACHE_FORMAT,
          "extra": extra or {}},
         sort_keys=True, default=str,
     )

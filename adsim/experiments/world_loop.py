@@ -119,6 +119,9 @@ def _train_world_model(cfg: WorldLoopConfig, truth: TrainedTruthConfig, progress
     if cfg.retrain_world_model or not (run_dir / "checkpoint.pt").exists():
         train_run(rc, run_dir, prepare=True, progress=progress)
         save_feature_distribution(run_dir)
+        from adsim.models.run import write_run_manifest
+
+        write_run_manifest(run_dir)  # world_features.json is part of the finished run
     return run_dir
 
 

@@ -63,7 +63,7 @@ def train_world_model(config: RunConfig, folder: Path, *, progress: bool = True)
     import yaml
 
     from adsim._io import write_text
-    from adsim.models.run import train_run
+    from adsim.models.run import train_run, write_run_manifest
 
     processed = folder / "processed"
     local = config.model_copy(update={
@@ -78,6 +78,7 @@ def train_world_model(config: RunConfig, folder: Path, *, progress: bool = True)
         (run_dir / name).unlink(missing_ok=True)
     write_text(run_dir / "config.yaml",
                yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_run_manifest(run_dir)  # the finished world model, as it now is: manifest last
     return run_dir
 
 
