@@ -50,7 +50,7 @@ BAD_SCENARIOS = [
     (GOOD + "evaluation: {estimators: [ips, magic]}\n",
      "evaluation.estimators[1]: must be one of"),
     (GOOD + "evaluation: {confidence: 1.5}\n", "evaluation.confidence: must be < 1, got 1.5"),
-    (GOOD + "world: 3\n", "world: must be a mapping"),
+    (GOOD.replace("world:\n  n_users: 100\n  n_ads: 3", "world: 3"), "world: must be a mapping"),
     (GOOD.replace("  n_ads: 3", "  n_ads: 3\n  sparse_fields: [{name: a, vocab_size: 2},"
                   " {name: a, vocab_size: 3}]"), "world.sparse_fields: duplicate field name 'a'"),
     (GOOD.replace("  n_ads: 3", "  n_ads: 3\n  truth: {type: parametric, base_ctr: 1.5}"),

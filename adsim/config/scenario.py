@@ -13,7 +13,7 @@ from pydantic import (
 
 
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
-from adsim.config.base import StrictModel, load_config, unique_candidate_names
+from adsim.config.base import SafeName, StrictModel, load_config, unique_candidate_names
 from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
     BiddingConfig,
@@ -63,7 +63,10 @@ class EvaluationConfig(StrictModel):
 class Scenario(StrictModel):
     """One experiment: ``adsim run scenario.yaml``."""
 
-    name: str = Field(min_length=1, description="Scenario name (used in reports).")
+    name: SafeName = Field(
+        min_length=1, description="Scenario name (used in reports and as the default output folder"
+        " runs/<name>: no '/', '..' or control characters).",
+    )
     description: str = Field(default="", description="Free text shown in the report.")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Master seed of every random draw.")
     world: WorldConfig = Field(default_factory=WorldConfig)
@@ -101,7 +104,16 @@ class Scenario(StrictModel):
 
     @field_validator("candidates")
     @classmethod
-    def _unique_names(cls, v: list[Any]) -> list[Any]:
+    def _unique_names(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        logger = info.data.get("logging_policy")
+        if logger is not None:  # the leaderboard also lists the logger as "logger (<label>)"
+            reserved = f"logger ({logger.name or logger.type})"
+            for i, c in enumerate(v):
+                if (c.name or c.type) == reserved:
+                    raise ValueError(
+                        f"candidate {i} is named {reserved!r}, the leaderboard's label of the"
+                        " logging policy; give it another name"
+                    )
         return unique_candidate_names(v)
 
     @field_validator("auction")
