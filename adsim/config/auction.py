@@ -121,7 +121,7 @@ class TrafficConfig(StrictModel):
     @classmethod
     def _positive_curve(cls, v: list[float]) -> list[float]:
         if any(not (0.0 <= x <= MAX_MONEY) for x in v) or sum(v) <= 0:
-            raise ValueError(f"rates must be in [0, {MAX_MONEY:g}] with a positive sum")
+            raise ValueError(f"rates must be >= 0 with a positive sum (each at most {MAX_MONEY:g})")
         return v
 
 

@@ -503,8 +503,9 @@ def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(
             f"{p}: is not UTF-8 text (byte {exc.start}); pass a YAML file"
         ) from None
-    loader = _LimitedLoader(text)
+    loader: _LimitedLoader | None = None
     try:
+        loader = _LimitedLoader(text)  # its reader refuses control characters right away
         root = loader.get_single_node()
         if root is not None:
             _check_nodes(root, str(p))
@@ -519,7 +520,8 @@ def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, yaml.Node | None]:
     except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a 5,000-digit integer
         raise ConfigError(f"{p}: invalid YAML: {_cap(str(exc))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         raise ConfigError(f"{p}: the file is empty; see scenarios/quickstart.yaml for an example")
     return data, root

@@ -9,10 +9,12 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
+from adsim.config.memory import check_memory, scenario_memory
 from adsim.config.base import SafeName, StrictModel, load_config, unique_candidate_names
 from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
@@ -146,6 +148,12 @@ class Scenario(StrictModel):
                 " scenarios, with an 'auction' section, may leave it out)"
             )
         return v
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Scenario:
+        """The sizes together must fit under the memory ceiling (ADSIM_MAX_MEMORY_GB)."""
+        check_memory(scenario_memory(self))
+        return self
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:

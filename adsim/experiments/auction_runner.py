@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_json, write_text, write_with
+from adsim._io import atomic_dir, write_json, write_text, write_with
 from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
@@ -146,13 +146,13 @@ def run_auction_scenario(
     }
     result = AuctionRunResult(scenario, campaigns, steps, results)
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "results.json", results)
-        write_text(out / "campaigns.csv", campaigns.to_csv(index=False, float_format="%.10g"))
-        write_text(out / "steps.csv", steps.to_csv(index=False, float_format="%.10g"))
-        _plot_day(campaigns, steps, ideal, out / "auction_day.png", scenario.name)
-        result.files = [out / n for n in
+        final = Path(out_dir)
+        with atomic_dir(final, "scenario") as out:  # built aside, manifest.json last, renamed into place
+            write_json(out / "results.json", results)
+            write_text(out / "campaigns.csv", campaigns.to_csv(index=False, float_format="%.10g"))
+            write_text(out / "steps.csv", steps.to_csv(index=False, float_format="%.10g"))
+            _plot_day(campaigns, steps, ideal, out / "auction_day.png", scenario.name)
+        result.files = [final / n for n in
                         ("results.json", "campaigns.csv", "steps.csv", "auction_day.png")]
     return result
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_json, write_with
+from adsim._io import atomic_dir, write_json, write_with
 from adsim.config import BidderPolicyConfig, Scenario
 from adsim.env.auction_world import AuctionWorld, StepReport
 from adsim.env.oracle import hindsight_optimal
@@ -269,29 +269,29 @@ def run_bidding(
         from adsim.experiments.bidding_plots import plot_lambda, plot_regret_curves, plot_spend
         from adsim.experiments.report import write_report
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
-        write_json(out / "results.json", results)
-        plot_spend(days, out / "spend.png")
-        plot_lambda(days, out / "lambda.png")
-        plot_regret_curves(days, out / "regret.png")
-        acfg = scenario.auction
-        write_report(
-            out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png"],
-            facts={
-                "mechanism": acfg.mechanism, "ranking": acfg.ranking,
-                "requests / steps per day": f"{acfg.traffic.n_requests} / {acfg.traffic.n_steps}",
-                "campaigns": ", ".join(c.name for c in acfg.campaigns),
-                "controlled": "all campaigns" if bcfg.apply_to == "all"
-                else acfg.campaigns[_agent_index(scenario)].name,
-                "days (seeds) per candidate": bcfg.n_seeds,
-                "interval": f"{bcfg.confidence:.0%} Student-t over days",
-            },
-            command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
-        )
-        run.files = [out / n for n in ("leaderboard.csv", "results.json", "spend.png",
+        final = Path(out_dir)
+        with atomic_dir(final, "scenario") as out:  # built aside, manifest.json last, renamed into place
+            write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
+            write_json(out / "results.json", results)
+            plot_spend(days, out / "spend.png")
+            plot_lambda(days, out / "lambda.png")
+            plot_regret_curves(days, out / "regret.png")
+            acfg = scenario.auction
+            write_report(
+                out / "report.md", name=scenario.name, description=scenario.description,
+                seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png"],
+                facts={
+                    "mechanism": acfg.mechanism, "ranking": acfg.ranking,
+                    "requests / steps per day": f"{acfg.traffic.n_requests} / {acfg.traffic.n_steps}",
+                    "campaigns": ", ".join(c.name for c in acfg.campaigns),
+                    "controlled": "all campaigns" if bcfg.apply_to == "all"
+                    else acfg.campaigns[_agent_index(scenario)].name,
+                    "days (seeds) per candidate": bcfg.n_seeds,
+                    "interval": f"{bcfg.confidence:.0%} Student-t over days",
+                },
+                command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
+            )
+        run.files = [final / n for n in ("leaderboard.csv", "results.json", "spend.png",
                                        "lambda.png", "regret.png", "report.md")]
     return run
 

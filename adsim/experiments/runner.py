@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from adsim import __version__
-from adsim._io import write_json, write_with
+from adsim._io import atomic_dir, check_output_dir, write_json, write_with
 from adsim.config import Scenario
 from adsim.env.features import Contexts
 from adsim.env.oracle import policy_value
@@ -74,7 +74,13 @@ def _online_value(
 def run_scenario(
     scenario: Scenario, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> RunResult:
-    """Run ``scenario``; write its result files to ``out_dir`` (if given)."""
+    """Run ``scenario``; write its result files to ``out_dir`` (if given).
+
+    ``out_dir`` is checked before any work and written as a whole (:func:`adsim._io.atomic_dir`):
+    a failed or killed run leaves no folder there (or the previous one, untouched).
+    """
+    if out_dir is not None:
+        check_output_dir(out_dir)
     if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
         from adsim.experiments.bidding import run_bidding
 
@@ -153,24 +159,24 @@ def run_scenario(
     }
     run = RunResult(scenario, board, summary)
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
-        write_json(out / "results.json", summary)
-        log.to_parquet(out / "log.parquet")
-        plot_estimates(board, out / "estimates.png")
-        write_report(
-            out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=run.table(), figures=["estimates.png"],
-            facts={
-                "users × ads": f"{world.population.n_users} × {world.n_actions}",
-                "logging policy": logger.name,
-                "logged rounds (evaluation / training)": f"{log.n_rounds} / {train_log.n_rounds}",
-                "mean logged reward": f"{log.reward.mean():.4f}",
-                "min propensity": f"{log.pscore.min():.4g}",
-            },
-            command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
-        )
-        run.files = [out / n for n in
+        final = Path(out_dir)
+        with atomic_dir(final, "scenario") as out:  # built aside, manifest.json last, renamed into place
+            write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
+            write_json(out / "results.json", summary)
+            log.to_parquet(out / "log.parquet")
+            plot_estimates(board, out / "estimates.png")
+            write_report(
+                out / "report.md", name=scenario.name, description=scenario.description,
+                seed=scenario.seed, table=run.table(), figures=["estimates.png"],
+                facts={
+                    "users × ads": f"{world.population.n_users} × {world.n_actions}",
+                    "logging policy": logger.name,
+                    "logged rounds (evaluation / training)": f"{log.n_rounds} / {train_log.n_rounds}",
+                    "mean logged reward": f"{log.reward.mean():.4f}",
+                    "min propensity": f"{log.pscore.min():.4g}",
+                },
+                command=f"adsim run <scenario.yaml> --seed {scenario.seed}",
+            )
+        run.files = [final / n for n in
                      ("leaderboard.csv", "results.json", "log.parquet", "estimates.png", "report.md")]
     return run
