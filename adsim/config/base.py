@@ -16,6 +16,7 @@ only numbers are; error messages never reprint a huge value.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import types
 import typing
@@ -399,6 +400,14 @@ class _LimitedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+# YAML 1.1 (PyYAML) reads `1e-3` as a string; read it as the number everyone means (YAML 1.2)
+_LimitedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _check_nodes(root: yaml.Node, source: str) -> None:
