@@ -191,6 +191,27 @@ def check_output_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
     return final
 
 
+def check_output_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Validate an output *file* before any work: an existing target must be a regular file
+    (never a device, FIFO or folder, which an atomic rename would replace), and a folder must be
+    creatable where it goes. Raises :class:`ConfigError` naming ``flag``."""
+    import stat
+
+    from adsim.errors import ConfigError
+
+    text = os.fspath(path)
+    if not text or "\x00" in text:
+        raise ConfigError(f"{flag} {text!r}: not a usable path; choose another path")
+    final = Path(os.path.abspath(text))
+    if final.exists() and not stat.S_ISREG(final.stat().st_mode):
+        raise ConfigError(f"{flag} {text}: exists and is not a regular file; choose another path")
+    try:  # its folder must be usable (created later by the writer if missing)
+        check_output_dir(final.parent / f".{final.name}.probe", flag)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(str(final.parent / f".{final.name}.probe"), text)) from None
+    return final
+
+
 @contextmanager
 def atomic_dir(
     path: str | os.PathLike[str], kind: str, extra: dict[str, Any] | None = None,

@@ -119,14 +119,19 @@ def validate_command(scenario: Path) -> None:
               help="Write to this file instead of stdout.")
 def schema_command(out: Path | None) -> None:
     """Print the JSON Schema of scenario files (for editor validation)."""
-    from adsim._io import write_text
+    from adsim._io import check_output_file, write_text
     from adsim.config import scenario_json_schema
 
+    if out is not None:
+        check_output_file(out, "--out")
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:
-        write_text(out, text)
+        try:
+            write_text(out, text)
+        except OSError as exc:
+            raise AdsimError(f"--out {out}: cannot write it ({exc.strerror}); choose another path") from None
 
 
 def main(argv: list[str] | None = None) -> int:

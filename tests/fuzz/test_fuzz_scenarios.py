@@ -577,3 +577,19 @@ def test_sigkill_adsim_run_leaves_no_folder_or_a_complete_one(tmp_path: Path) ->
         states.append(state)
     assert len(states) >= 20
     assert "absent" in states  # some kills landed during the work
+
+
+def test_schema_out_refuses_special_files(tmp_path: Path, capsys) -> None:
+    """An atomic rename onto a FIFO or device would replace it: refused before writing."""
+    import stat
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    rc, out = _cli(["schema", "--out", str(fifo)], capsys)
+    _assert_refused(rc, out, "not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    rc, out = _cli(["schema", "--out", "/proc/adsim-x/schema.json"], capsys)
+    _assert_refused(rc, out, "cannot create folders")
+    rc, out = _cli(["schema", "--out", str(tmp_path / "new" / "schema.json")], capsys)
+    assert rc == 0, out
+    json.loads((tmp_path / "new" / "schema.json").read_text())
