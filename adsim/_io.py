@@ -145,13 +145,16 @@ def verify_manifest(
     return body
 
 
-def check_output_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+def check_output_dir(
+    path: str | os.PathLike[str], flag: str = "--out", kind: str | None = None
+) -> Path:
     """Validate an output folder before any work: its parent must be a writable folder.
 
     An existing target must be a folder that adsim wrote (it has a ``manifest.json``) or an
     empty one: it will be replaced as a whole when the work finishes, so a folder holding
     anything else (``--out .``, a home folder, a folder of data) is refused rather than deleted.
-    Raises :class:`ConfigError` naming ``flag``.
+    With ``kind``, an existing adsim folder must be of that kind (a scenario run does not
+    replace a trained model). Raises :class:`ConfigError` naming ``flag``.
     """
     from adsim.errors import ConfigError
 
@@ -175,6 +178,18 @@ def check_output_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
                 f"{flag} {text}: exists and holds files adsim did not write (no {MANIFEST});"
                 " it would be replaced as a whole — choose a new folder or remove it first"
             )
+        if entries and kind is not None:
+            from adsim.errors import DataError
+
+            try:
+                found = read_manifest(final).get("kind")
+            except DataError:
+                found = None
+            if found != kind:
+                raise ConfigError(
+                    f"{flag} {text}: holds a {found!r} folder, not a {kind!r} one; it would be"
+                    " replaced as a whole — choose a new folder or remove it first"
+                )
     probe = final.parent
     while not probe.exists():
         if probe.is_symlink() or probe.parent == probe:
@@ -229,7 +244,7 @@ def atomic_dir(
 
     from adsim.errors import ConfigError
 
-    final = check_output_dir(path, flag)
+    final = check_output_dir(path, flag, kind)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_PARTIAL}", dir=final.parent))

@@ -91,7 +91,7 @@ def run_command(scenario: Path, out_dir: Path | None, seed: int | None, quiet: b
     if seed is not None:
         scn = scn.model_copy(update={"seed": seed})
     out = out_dir if out_dir is not None else Path("runs") / scn.name  # name: one safe component
-    check_output_dir(out, "--out")  # before any work
+    check_output_dir(out, "--out", kind="scenario")  # before any work
 
     from adsim.experiments.runner import run_scenario
 

@@ -80,7 +80,7 @@ def run_scenario(
     a failed or killed run leaves no folder there (or the previous one, untouched).
     """
     if out_dir is not None:
-        check_output_dir(out_dir)
+        check_output_dir(out_dir, kind="scenario")
     if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
         from adsim.experiments.bidding import run_bidding
 

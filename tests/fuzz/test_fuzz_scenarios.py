@@ -593,3 +593,14 @@ def test_schema_out_refuses_special_files(tmp_path: Path, capsys) -> None:
     rc, out = _cli(["schema", "--out", str(tmp_path / "new" / "schema.json")], capsys)
     assert rc == 0, out
     json.loads((tmp_path / "new" / "schema.json").read_text())
+
+
+def test_run_does_not_replace_another_kind_of_adsim_folder(tmp_path: Path, capsys) -> None:
+    from adsim._io import atomic_dir
+
+    with atomic_dir(tmp_path / "model", "train") as tmp:
+        (tmp / "weights.bin").write_bytes(b"\0" * 16)
+    (tmp_path / "s.yaml").write_text(GOOD)
+    rc, out = _cli(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "model"), "--quiet"], capsys)
+    _assert_refused(rc, out, "holds a 'train' folder, not a 'scenario' one")
+    verify_manifest(tmp_path / "model", kind="train")
