@@ -232,6 +232,12 @@ def _prepare_inputs(cwd: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(7200)
 def test_every_documented_command_runs_exactly_as_written(tmp_path: Path) -> None:
+    shared = (REPO / ".." / "shared").resolve()
+    if not (shared / "data").is_dir():
+        pytest.skip(f"real data samples not found at {shared / 'data'} (configs read ../shared/data)")
+    (tmp_path / "shared").symlink_to(shared)  # the configs' ../shared/data, beside the copy
+    tmp_path = tmp_path / "repo"
+    tmp_path.mkdir()
     for name in ("scenarios", "configs"):
         shutil.copytree(REPO / name, tmp_path / name)
     (tmp_path / "bad.yaml").write_text("world:\n  n_ads: 0\nname: bad\ncandidates: [{type: uniform}]\n")

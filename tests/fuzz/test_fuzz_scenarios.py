@@ -558,9 +558,11 @@ def test_sigkill_adsim_run_leaves_no_folder_or_a_complete_one(tmp_path: Path) ->
     shutil.rmtree(tmp_path / "out")
     rng = random.Random(13)
     states = []
-    for i in range(24):
-        # moments spread over the whole run (start-up, work, writing, renaming, just after)
-        delay = full * (i + rng.random()) / 22
+    # moments spread over the whole run (start-up, work), then dense around its end (writing
+    # the files, the manifest, the rename) and just after it
+    delays = [full * (i + rng.random()) / 12 for i in range(12)]
+    delays += [full * rng.uniform(0.8, 1.15) for _ in range(12)]
+    for delay in delays:
         env = {**os.environ, "PYTHONPATH": str(REPO), "ADSIM_CACHE_DIR": str(tmp_path / ".cache")}
         p = subprocess.Popen(
             [sys.executable, "-c", "import sys; from adsim.cli import main; sys.exit(main())",
@@ -575,6 +577,8 @@ def test_sigkill_adsim_run_leaves_no_folder_or_a_complete_one(tmp_path: Path) ->
             assert (tmp_path / "out" / "results.json").read_bytes() == reference
             shutil.rmtree(tmp_path / "out")
         states.append(state)
+    print(f"full run {full:.1f} s; after the kills: {states.count('absent')} absent,"
+          f" {states.count('complete')} complete")
     assert len(states) >= 20
     assert "absent" in states  # some kills landed during the work
 
