@@ -42,7 +42,13 @@ class DocCommand:
     text: str
     argv: list[str]
     redirect: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
     shown: list[str] = field(default_factory=list)
+
+    @property
+    def expected_exit(self) -> int:
+        """A shown output starting with ``error:`` documents a refusal (exit 2)."""
+        return 2 if self.shown and self.shown[0].startswith("error:") else 0
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.text}"
@@ -73,8 +79,11 @@ def documented_commands() -> list[DocCommand]:
             stripped = raw.strip()
             prompt = stripped.startswith("$ ")
             body = stripped[2:] if prompt else stripped
-            if body.startswith("adsim "):
+            env_prefix = re.match(r"^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)adsim\s", body)
+            if env_prefix:
                 start = i
+                env = dict(a.split("=", 1) for a in env_prefix.group(1).split())
+                body = body[env_prefix.end(1):]
                 text = _strip_comment(body)
                 while text.endswith("\\") and i + 1 < len(lines):
                     i += 1
@@ -85,7 +94,7 @@ def documented_commands() -> list[DocCommand]:
                     k = tokens.index(">")
                     redirect, tokens = tokens[k + 1], tokens[:k]
                 current = DocCommand(
-                    str(path.relative_to(REPO)), start + 1, text, tokens[1:], redirect
+                    str(path.relative_to(REPO)), start + 1, text, tokens[1:], redirect, env
                 )
                 found.append(current)
                 if not prompt:
@@ -155,10 +164,27 @@ def repo_copy(tmp_path: Path, monkeypatch) -> Path:
         shutil.copytree(REPO / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ADSIM_CACHE_DIR", str(tmp_path / ".cache"))
+    _example_files(tmp_path)
     return tmp_path
 
 
-def _run_in_process(cmd: DocCommand) -> tuple[int, str, str]:
+def _example_files(cwd: Path) -> None:
+    """Files the docs show by name: README's bad.yaml, docs/reliability.md's big.yaml."""
+    (cwd / "bad.yaml").write_text("world:\n  n_ads: 0\nname: bad\ncandidates: [{type: uniform}]\n")
+    (cwd / "big.yaml").write_text(
+        "name: big\nworld: {n_users: 10000000, n_ads: 100000}\ncandidates: [{type: uniform}]\n"
+        "evaluation: {n_rounds: 100000000}\n"
+    )
+
+
+def _same_text(shown: list[str], printed: str) -> bool:
+    """The shown lines (possibly wrapped) appear in the printed output, whitespace aside."""
+    return " ".join(" ".join(shown).split()) in " ".join(printed.split())
+
+
+def _run_in_process(cmd: DocCommand, monkeypatch) -> tuple[int, str, str]:
+    for k, v in cmd.env.items():
+        monkeypatch.setenv(k, v)
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         rc = main(list(cmd.argv))
@@ -170,27 +196,24 @@ def _run_in_process(cmd: DocCommand) -> tuple[int, str, str]:
 CHEAP = {"validate", "schema"}
 
 
-def test_cheap_documented_commands_run_as_written(repo_copy: Path) -> None:
+def test_cheap_documented_commands_run_as_written(repo_copy: Path, monkeypatch) -> None:
     ran = 0
     for cmd in COMMANDS:
         if cmd.argv[0] in CHEAP:
-            rc, out, err = _run_in_process(cmd)
-            assert rc == 0, f"{cmd}: {err}"
-            for line in cmd.shown:
-                assert line in out, f"{cmd}: shown {line!r}, printed {out!r}"
+            rc, out, err = _run_in_process(cmd, monkeypatch)
+            assert rc == cmd.expected_exit, f"{cmd}: {err}"
+            assert _same_text(cmd.shown, out + err), f"{cmd}: shown {cmd.shown}, printed {out + err!r}"
             ran += 1
     assert ran >= 2
     json.loads((repo_copy / "scenario.schema.json").read_text())
 
 
-def test_documented_error_example_prints_what_the_readme_shows(repo_copy: Path) -> None:
+def test_documented_error_example_prints_what_the_readme_shows(repo_copy: Path, monkeypatch) -> None:
     """README shows ``adsim run bad.yaml`` failing on world.n_ads at line 2."""
-    (repo_copy / "bad.yaml").write_text("world:\n  n_ads: 0\nname: bad\ncandidates: [{type: uniform}]\n")
     [cmd] = [c for c in COMMANDS if c.argv == ["run", "bad.yaml"]]
-    rc, _, err = _run_in_process(cmd)
-    assert rc == 2
-    for line in cmd.shown:
-        assert line in err, f"{cmd}: shown {line!r}, printed {err!r}"
+    rc, _, err = _run_in_process(cmd, monkeypatch)
+    assert rc == cmd.expected_exit == 2
+    assert _same_text(cmd.shown, err), f"{cmd}: shown {cmd.shown}, printed {err!r}"
     assert not (repo_copy / "runs").exists()
 
 
@@ -240,7 +263,7 @@ def test_every_documented_command_runs_exactly_as_written(tmp_path: Path) -> Non
     tmp_path.mkdir()
     for name in ("scenarios", "configs"):
         shutil.copytree(REPO / name, tmp_path / name)
-    (tmp_path / "bad.yaml").write_text("world:\n  n_ads: 0\nname: bad\ncandidates: [{type: uniform}]\n")
+    _example_files(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO), "ADSIM_CACHE_DIR": str(tmp_path / ".cache")}
     failures = []
     for cmd in COMMANDS:
@@ -268,11 +291,11 @@ def test_every_documented_command_runs_exactly_as_written(tmp_path: Path) -> Non
             if not ok:
                 failures.append(f"{cmd}: server did not come up\n{out[-2000:]}")
             continue
-        proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(argv, cwd=tmp_path, env={**env, **cmd.env}, capture_output=True,
+                              text=True, timeout=3600)
         if cmd.redirect:
             (tmp_path / cmd.redirect).write_text(proc.stdout)
-        expected = 2 if cmd.argv == ["run", "bad.yaml"] else 0
         text = proc.stdout + proc.stderr
-        if proc.returncode != expected or "Traceback" in text:
+        if proc.returncode != cmd.expected_exit or "Traceback" in text:
             failures.append(f"{cmd}: exit {proc.returncode}\n{text[-3000:]}")
     assert not failures, "\n\n".join(failures)
