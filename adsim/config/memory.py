@@ -82,7 +82,8 @@ def check_memory(terms: list[MemoryTerm], ceiling: int | None = None) -> None:
     total = sum(t.bytes for t in terms)
     if total <= limit:
         return
-    top = max(terms, key=lambda t: t.bytes)
+    sized = [t for t in terms if t.loc] or terms  # the largest term driven by a field
+    top = max(sized, key=lambda t: t.bytes)
     raise FieldError(
         top.loc,
         f"the run would allocate about {format_bytes(total)} (largest: {top.what},"
@@ -141,15 +142,19 @@ def _bandit_terms(s: Scenario, d: int, ctx: int) -> list[MemoryTerm]:
     if ev.n_online_rounds:
         terms.append(MemoryTerm(("evaluation", "n_online_rounds"), "on-policy simulation log",
                                 _F8 * ev.n_online_rounds * (k + ctx + 4) * 3))
-    # learning candidates and the fitted reward model work on the one-hot design matrix (n, d)
-    types = {c.type for c in s.candidates}
-    uses_design = bool(types - {"uniform"}) or bool(set(ev.estimators) - {"ips", "snips"})
+    # fitted models, learning candidates and the fitted reward model (DM/DR family) work on the
+    # one-hot design matrix (n, d): fitted on the training log, applied to the evaluation log
+    learners = _LEARNING_TYPES | {"thompson", "ensemble_thompson", "online_epsilon_greedy"}
+    uses_design = any(
+        c.type in learners or getattr(c, "model", None) == "fitted" for c in s.candidates
+    ) or bool(set(ev.estimators) - {"ips", "snips"})
     if uses_design:
-        terms.append(MemoryTerm(("world", "sparse_fields"),
-                                "one-hot design matrix of the training log (n_train_rounds × (n_dense + Σ vocab_size))",
-                                _F8 * ev.n_train_rounds * d * 2))
-        terms.append(MemoryTerm(("world", "sparse_fields"), "one-hot design matrix of a batch",
-                                _F8 * min(batch, ev.n_rounds) * d))
+        terms.append(MemoryTerm(
+            ("world", "sparse_fields"),
+            "one-hot design matrices of the training and evaluation logs"
+            " (rounds × (n_dense + Σ vocab_size))",
+            _F8 * (ev.n_train_rounds + ev.n_rounds) * d * 2,
+        ))
     n_square = sum(1 for c in s.candidates if c.type in _LEARNING_TYPES | {"thompson"})
     if n_square:
         terms.append(MemoryTerm(("world", "sparse_fields"),
@@ -157,8 +162,9 @@ def _bandit_terms(s: Scenario, d: int, ctx: int) -> list[MemoryTerm]:
                                 _F8 * n_square * k * d * d * 5))
     for i, c in enumerate(s.candidates):
         if c.type == "thompson":
-            terms.append(MemoryTerm(("candidates", i, "n_samples"), "Thompson posterior draws",
-                                    _F8 * c.n_samples * k * d))
+            terms.append(MemoryTerm(("candidates", i, "n_samples"),
+                                    "Thompson posterior draws and per-chunk scores",
+                                    _F8 * c.n_samples * k * (d + 2 * 4096)))
     return terms
 
 
@@ -179,7 +185,7 @@ def _auction_terms(s: Scenario, d: int) -> list[MemoryTerm]:
                    _F8 * per_step * (k + n_camp + n_market + s.world.n_dense + 8) * 6),
         MemoryTerm(("auction", "traffic", "n_requests"),
                    "the day's hindsight values and costs per campaign and slot",
-                   _F8 * t.n_requests * n_camp * a.n_slots * 4 * min(days, 2)),
+                   _F8 * t.n_requests * n_camp * a.n_slots * 8 * min(days, 2)),
         MemoryTerm(("auction", "traffic", "n_steps"), "per-step records of every campaign",
                    2_000 * t.n_steps * n_camp * days),
     ]
@@ -193,6 +199,8 @@ def _auction_terms(s: Scenario, d: int) -> list[MemoryTerm]:
 def scenario_memory(s: Scenario) -> list[MemoryTerm]:
     """The large allocations of ``adsim run`` on scenario ``s`` (upper-bound estimates)."""
     terms, d, ctx = _world_terms(s)
+    # modules imported during the run (scipy.optimize, matplotlib …), plots, small tables
+    terms.append(MemoryTerm((), "libraries loaded during the run, plots, tables", 64 << 20))
     if s.auction is not None:
         terms += _auction_terms(s, d)
     else:
