@@ -235,11 +235,13 @@ def _prepare_inputs(cwd: Path) -> None:
     import pandas as pd
 
     run = cwd / "runs" / "ctr_synthetic"
-    if run.is_dir() and not (cwd / "rows.parquet").exists():
-        data = sorted(p for p in run.rglob("*.parquet") if "test" in p.name or "valid" in p.name)
-        data = data or sorted(run.rglob("*.parquet"))
-        if data:
-            pd.read_parquet(data[0]).head(200).to_parquet(cwd / "rows.parquet")
+    if run.is_dir() and not (cwd / "rows.parquet").exists():  # raw rows of the same source
+        from adsim.models.config import load_run_config
+        from adsim.models.readers import generate_synthetic
+
+        source = load_run_config(cwd / "configs" / "ctr_synthetic.yaml").data.source
+        rows, _ = generate_synthetic(source.model_copy(update={"n_rows": 200, "seed": 12345}))
+        rows.to_parquet(cwd / "rows.parquet")
     if run.is_dir() and not (cwd / "runs" / "x").exists():
         shutil.copytree(run, cwd / "runs" / "x")
     log = cwd / "runs" / "quickstart" / "log.parquet"
