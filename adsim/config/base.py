@@ -21,7 +21,7 @@ import stat
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, TypeVar, Union
 
 import yaml
 from pydantic import (

@@ -14,8 +14,8 @@ from pydantic import (
 
 
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
-from adsim.config.memory import check_memory, scenario_memory
 from adsim.config.base import SafeName, StrictModel, load_config, unique_candidate_names
+from adsim.config.memory import check_memory, scenario_memory
 from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
     BiddingConfig,

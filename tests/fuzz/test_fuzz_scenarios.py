@@ -44,6 +44,8 @@ SCENARIOS = sorted(
 MAX_MESSAGE = 4_000  # characters on stderr for one failed command
 GIB = 1 << 30
 
+pytestmark = pytest.mark.timeout(60)  # per case; the slow tests set their own
+
 
 # ------------------------------------------------------------------------------------ helpers
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
