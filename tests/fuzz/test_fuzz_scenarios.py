@@ -411,6 +411,33 @@ def test_mutated_scenarios_validate_or_fail_cleanly(tmp_path_factory, text: str)
         assert len(err.getvalue()) < MAX_MESSAGE
 
 
+def _validate_cleanly(path: Path) -> None:
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = main(["validate", str(path)])  # an exception here is a traceback: the test fails
+    assert rc in (0, 2), err.getvalue()
+    assert len(err.getvalue()) < MAX_MESSAGE
+
+
+_YAMLISH = st.sampled_from([
+    "name: x\n", "world:\n", "  n_users: ", "- ", "&a ", "*a ", "[", "]", "{", "}", ": ", ", ",
+    "!!binary ", "!!python/name:os.system ", "<<: *a\n", "? ", "|\n", ">\n", "'", '"', "\t",
+    ".inf", ".nan", "1e999", "~", "---\n", "...\n", "%YAML 1.1\n", "\n", "  ", "9" * 30,
+])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=st.one_of(st.binary(max_size=600), st.text(max_size=300).map(str.encode),
+                     st.lists(_YAMLISH, max_size=40).map(lambda t: "".join(t).encode())))
+def test_random_bytes_and_yaml_fragments_fail_cleanly(tmp_path_factory, raw: bytes) -> None:
+    path = tmp_path_factory.mktemp("b") / "s.yaml"
+    path.write_bytes(raw)
+    _validate_cleanly(path)
+
+
 _SHRINK = {  # (path, max) — keep mutants cheap enough to run
     ("world", "n_users"): 300, ("world", "n_ads"): 12, ("evaluation", "n_rounds"): 400,
     ("evaluation", "n_train_rounds"): 400, ("evaluation", "n_online_rounds"): 200,
