@@ -145,30 +145,93 @@ def verify_manifest(
     return body
 
 
-def check_output_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+def check_output_dir(
+    path: str | os.PathLike[str], flag: str = "--out", kind: str | None = None
+) -> Path:
     """Validate an output folder before any work: its parent must be a writable folder.
 
-    An existing target must be a folder (it will be replaced as a whole when the run finishes).
-    Raises :class:`ConfigError` naming ``flag``.
+    An existing target must be a folder that adsim wrote (it has a ``manifest.json``) or an
+    empty one: it will be replaced as a whole when the work finishes, so a folder holding
+    anything else (``--out .``, a home folder, a folder of data) is refused rather than deleted.
+    With ``kind``, an existing adsim folder must be of that kind (a scenario run does not
+    replace a trained model). Raises :class:`ConfigError` naming ``flag``.
     """
     from adsim.errors import ConfigError
 
-    final = Path(path)
-    if final.exists() and not final.is_dir():
-        raise ConfigError(f"{flag} {final}: exists and is not a folder; choose another path")
-    parent = final.absolute().parent
-    probe = parent
+    text = os.fspath(path)
+    if not text or "\x00" in text:
+        raise ConfigError(f"{flag} {text!r}: not a usable path; choose another path")
+    final = Path(os.path.abspath(text))
+    if final.parent == final:  # the file-system root
+        raise ConfigError(f"{flag} {text}: is the root folder; choose a new folder")
+    if final.is_symlink() and not final.exists():
+        raise ConfigError(f"{flag} {text}: is a broken symbolic link; choose another path")
+    if final.exists():
+        if not final.is_dir():
+            raise ConfigError(f"{flag} {text}: exists and is not a folder; choose another path")
+        try:
+            entries = os.listdir(final)
+        except OSError as exc:
+            raise ConfigError(f"{flag} {text}: cannot be read ({exc.strerror}); choose another path") from None
+        if entries and not (final / MANIFEST).is_file():
+            raise ConfigError(
+                f"{flag} {text}: exists and holds files adsim did not write (no {MANIFEST});"
+                " it would be replaced as a whole — choose a new folder or remove it first"
+            )
+        if entries and kind is not None:
+            from adsim.errors import DataError
+
+            try:
+                found = read_manifest(final).get("kind")
+            except DataError:
+                found = None
+            if found != kind:
+                raise ConfigError(
+                    f"{flag} {text}: holds a {found!r} folder, not a {kind!r} one; it would be"
+                    " replaced as a whole — choose a new folder or remove it first"
+                )
+    probe = final.parent
     while not probe.exists():
+        if probe.is_symlink() or probe.parent == probe:
+            raise ConfigError(f"{flag} {text}: {probe} cannot be created; choose another path")
         probe = probe.parent
     if not probe.is_dir():
-        raise ConfigError(f"{flag} {final}: {probe} is not a folder; choose another path")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {final}: {probe} is not writable; choose another path")
+        raise ConfigError(f"{flag} {text}: {probe} is not a folder; choose another path")
+    try:  # a real probe: permissions, read-only and pseudo file systems (/proc) all show here
+        os.rmdir(tempfile.mkdtemp(prefix=".adsim-probe-", dir=probe))
+    except OSError as exc:
+        raise ConfigError(
+            f"{flag} {text}: cannot create folders in {probe} ({exc.strerror}); choose another path"
+        ) from None
+    return final
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Validate an output *file* before any work: an existing target must be a regular file
+    (never a device, FIFO or folder, which an atomic rename would replace), and a folder must be
+    creatable where it goes. Raises :class:`ConfigError` naming ``flag``."""
+    import stat
+
+    from adsim.errors import ConfigError
+
+    text = os.fspath(path)
+    if not text or "\x00" in text:
+        raise ConfigError(f"{flag} {text!r}: not a usable path; choose another path")
+    final = Path(os.path.abspath(text))
+    if final.exists() and not stat.S_ISREG(final.stat().st_mode):
+        raise ConfigError(f"{flag} {text}: exists and is not a regular file; choose another path")
+    try:  # its folder must be usable (created later by the writer if missing)
+        check_output_dir(final.parent / f".{final.name}.probe", flag)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(str(final.parent / f".{final.name}.probe"), text)) from None
     return final
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike[str], kind: str, extra: dict[str, Any] | None = None) -> Iterator[Path]:
+def atomic_dir(
+    path: str | os.PathLike[str], kind: str, extra: dict[str, Any] | None = None,
+    flag: str = "--out",
+) -> Iterator[Path]:
     """Build a whole folder aside and move it onto ``path`` only when the block succeeds.
 
     Yields a fresh temporary folder ``.<name>.partial-XXXX`` beside ``path``; write every file
@@ -179,9 +242,14 @@ def atomic_dir(path: str | os.PathLike[str], kind: str, extra: dict[str, Any] | 
     """
     import shutil
 
-    final = check_output_dir(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_PARTIAL}", dir=final.parent))
+    from adsim.errors import ConfigError
+
+    final = check_output_dir(path, flag, kind)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_PARTIAL}", dir=final.parent))
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot create it ({exc.strerror}); choose another path") from None
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp

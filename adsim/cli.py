@@ -64,11 +64,21 @@ def cli() -> None:
     """adsim — ad-auction simulator, policy gym and off-policy evaluation."""
 
 
+def _check_seed(value: int | None) -> int | None:
+    """``--seed`` must fit numpy's seeding and the scenario schema: 0 … 2^63 − 1."""
+    if value is not None and not 0 <= value <= 2**63 - 1:
+        raise click.BadParameter(
+            f"--seed must be >= 0 and <= 2^63 - 1 ({2**63 - 1}), got {value}", param_hint="'--seed'"
+        )
+    return value
+
+
 @cli.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: runs/<scenario name>).")
-@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--seed", type=int, default=None, callback=lambda c, p, v: _check_seed(v),
+              help="Override the scenario's seed (0 … 2^63 - 1).")
 @click.option("--quiet", is_flag=True, help="No progress bars or table.")
 @click.option("--no-train", "no_train", is_flag=True,
               help="Never train: stop with an error if something the scenario needs (a trained"
@@ -77,15 +87,20 @@ def run_command(
     scenario: Path, out_dir: Path | None, seed: int | None, quiet: bool, no_train: bool
 ) -> None:
     """Run SCENARIO (YAML): log traffic, evaluate candidates offline and exactly, write results."""
+    from adsim._io import check_output_dir
     from adsim.config import load_scenario
-    from adsim.experiments.runner import run_scenario
+
+    if out_dir is not None and str(out_dir).startswith("-"):  # `--out --quiet` took the flag
+        raise AdsimError(f"--out needs a folder, got the option-like {str(out_dir)!r}")
 
     scn = load_scenario(scenario)
     if seed is not None:
-        if seed < 0:
-            raise AdsimError(f"--seed must be >= 0, got {seed}")
         scn = scn.model_copy(update={"seed": seed})
-    out = out_dir if out_dir is not None else Path("runs") / scn.name
+    out = out_dir if out_dir is not None else Path("runs") / scn.name  # name: one safe component
+    check_output_dir(out, "--out", kind="scenario")  # before any work
+
+    from adsim.experiments.runner import run_scenario
+
     result = run_scenario(scn, out, progress=not quiet, no_train=no_train)
     if not quiet:
         click.echo(result.table())
@@ -112,14 +127,19 @@ def validate_command(scenario: Path) -> None:
               help="Write to this file instead of stdout.")
 def schema_command(out: Path | None) -> None:
     """Print the JSON Schema of scenario files (for editor validation)."""
-    from adsim._io import write_text
+    from adsim._io import check_output_file, write_text
     from adsim.config import scenario_json_schema
 
+    if out is not None:
+        check_output_file(out, "--out")
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:
-        write_text(out, text)
+        try:
+            write_text(out, text)
+        except OSError as exc:
+            raise AdsimError(f"--out {out}: cannot write it ({exc.strerror}); choose another path") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except MemoryError:  # the memory estimates should have refused this first
+        click.echo(
+            "error: out of memory; lower the sizes in the input (or ADSIM_MAX_MEMORY_GB, the"
+            " ceiling the estimates are checked against)", err=True,
+        )
+        return 2
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -50,7 +50,7 @@ BAD_SCENARIOS = [
     (GOOD + "evaluation: {estimators: [ips, magic]}\n",
      "evaluation.estimators[1]: must be one of"),
     (GOOD + "evaluation: {confidence: 1.5}\n", "evaluation.confidence: must be < 1, got 1.5"),
-    (GOOD + "world: 3\n", "world: must be a mapping"),
+    (GOOD.replace("world:\n  n_users: 100\n  n_ads: 3", "world: 3"), "world: must be a mapping"),
     (GOOD.replace("  n_ads: 3", "  n_ads: 3\n  sparse_fields: [{name: a, vocab_size: 2},"
                   " {name: a, vocab_size: 3}]"), "world.sparse_fields: duplicate field name 'a'"),
     (GOOD.replace("  n_ads: 3", "  n_ads: 3\n  truth: {type: parametric, base_ctr: 1.5}"),
@@ -130,3 +130,30 @@ def test_validate_dedent_helper() -> None:
     # the table above must really hold >= 15 distinct malformed files (the issue asks for 15)
     assert len({t for t, _ in BAD_SCENARIOS}) >= 15
     assert textwrap.dedent(GOOD) == GOOD
+
+
+def test_exponent_numbers_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) reads `1e3` as a string; the door reads it as the number (YAML 1.2)."""
+    path = tmp_path / "s.yaml"
+    path.write_text(GOOD.replace("n_users: 100", "n_users: 1e3").replace(
+        "  - {type: uniform}", "  - {type: softmax, model: truth, temperature: 5e-1}"))
+    scn = load_scenario(path)
+    assert scn.world.n_users == 1000 and scn.candidates[0].temperature == 0.5
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (GOOD.replace("n_ads: 3", "n_ads: true"), "world.n_ads: must be an integer, got True"),
+    (GOOD.replace("n_ads: 3", "n_ads: '3'"), "world.n_ads: must be an integer, got '3'"),
+    (GOOD.replace("  - {type: uniform}", "  - {type: softmax, temperature: .inf}"),
+     "candidates[0].temperature: must be a finite number"),
+    (GOOD.replace("  - {type: uniform}", "  - {type: softmax, temperature: .nan}"),
+     "candidates[0].temperature: must be a finite number"),
+    (GOOD.replace("name: t", "name: ../../etc"), "name: is used as a folder name under runs/"),
+    (GOOD.replace("seed: 1", "seed: 1\nseed: 2"), ":3: duplicate key 'seed' (first at line 2)"),
+])
+def test_strict_values_and_duplicate_keys(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_scenario(path)
+    assert message in str(exc.value)

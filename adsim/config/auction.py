@@ -11,7 +11,7 @@ from pydantic import (
 )
 
 
-from adsim.config.base import StrictModel
+from adsim.config.base import MAX_MONEY, Label, StrictModel
 from adsim.config.policies import BidderPolicyConfig, TruthfulBidderPolicyConfig
 from adsim.config.world import WorldConfig
 
@@ -74,15 +74,15 @@ are the reference bidders, the pacing suite and RL agents work here too)."""
 class CampaignConfig(StrictModel):
     """An advertiser's campaign: one ad, what a click/conversion is worth, a budget, targeting."""
 
-    name: str = Field(min_length=1, description="Campaign label in results.")
+    name: Label = Field(min_length=1, description="Campaign label in results.")
     ad: int | None = Field(
         default=None, ge=0, description="World ad the campaign shows (default: its list position)."
     )
     budget: float | None = Field(
-        default=None, gt=0.0, description="Daily budget; omit for unlimited."
+        default=None, gt=0.0, le=MAX_MONEY, description="Daily budget; omit for unlimited."
     )
-    value_per_click: float = Field(default=1.0, ge=0.0, description="Value of one click.")
-    value_per_conversion: float = Field(default=0.0, ge=0.0, description="Value of one conversion.")
+    value_per_click: float = Field(default=1.0, ge=0.0, le=MAX_MONEY, description="Value of one click.")
+    value_per_conversion: float = Field(default=0.0, ge=0.0, le=MAX_MONEY, description="Value of one conversion.")
     targeting: dict[str, list[int]] = Field(
         default_factory=dict,
         description="Sparse field -> allowed values; the campaign only bids on matching users.",
@@ -116,8 +116,8 @@ class TrafficConfig(StrictModel):
     @field_validator("diurnal")
     @classmethod
     def _positive_curve(cls, v: list[float]) -> list[float]:
-        if any(not (x >= 0.0) for x in v) or sum(v) <= 0:
-            raise ValueError("rates must be >= 0 with a positive sum")
+        if any(not (0.0 <= x <= MAX_MONEY) for x in v) or sum(v) <= 0:
+            raise ValueError(f"rates must be >= 0 with a positive sum (each at most {MAX_MONEY:g})")
         return v
 
 
@@ -132,7 +132,7 @@ class AuctionConfig(StrictModel):
         default=None,
         description="Examination probability per slot, non-increasing in (0, 1] (default 0.7^k).",
     )
-    reserve: float = Field(default=0.0, ge=0.0, description="Reserve price in rank-score units.")
+    reserve: float = Field(default=0.0, ge=0.0, le=MAX_MONEY, description="Reserve price in rank-score units.")
     reserve_sigma: float = Field(
         default=0.0, ge=0.0, le=5.0,
         description="> 0: per-request reserve = reserve × log-normal(0, reserve_sigma).",

@@ -12,7 +12,7 @@ from pydantic import (
 )
 
 
-from adsim.config.base import StrictModel, unique_candidate_names
+from adsim.config.base import MAX_MONEY, Label, StrictModel, unique_candidate_names
 
 __all__ = [
     "ModelChoice",
@@ -51,7 +51,7 @@ ModelChoice = Literal["fitted", "noisy_truth", "truth"]
 
 
 class _PolicyBase(StrictModel):
-    name: str | None = Field(default=None, min_length=1, description="Label on the leaderboard.")
+    name: Label | None = Field(default=None, min_length=1, description="Label on the leaderboard.")
 
 
 class _ScoredPolicyBase(_PolicyBase):
@@ -122,7 +122,7 @@ class ThompsonPolicyConfig(_LearningPolicyBase):
     """Logistic Thompson sampling with a Laplace posterior (Chapelle & Li 2011)."""
 
     type: Literal["thompson"]
-    prior_precision: float = Field(default=1.0, gt=0.0, description="Gaussian prior precision λ.")
+    prior_precision: float = Field(default=1.0, gt=0.0, le=1e9, description="Gaussian prior precision λ.")
     n_samples: int = Field(
         default=200, ge=10, le=100_000,
         description="Posterior draws used to compute the action distribution.",
@@ -182,7 +182,7 @@ class OnlineGreedyPolicyConfig(_LearningPolicyBase):
 
     type: Literal["online_epsilon_greedy"]
     epsilon: float = Field(default=0.1, ge=0.0, le=1.0, description="Exploration probability ε.")
-    prior_precision: float = Field(default=1.0, gt=0.0, description="Gaussian prior precision.")
+    prior_precision: float = Field(default=1.0, gt=0.0, le=1e9, description="Gaussian prior precision.")
 
 
 LEARNING_POLICY_CONFIGS: tuple[type[StrictModel], ...] = (
@@ -192,7 +192,7 @@ LEARNING_POLICY_CONFIGS: tuple[type[StrictModel], ...] = (
 
 
 class _BidderBase(StrictModel):
-    name: str | None = Field(default=None, min_length=1, description="Label on the leaderboard.")
+    name: Label | None = Field(default=None, min_length=1, description="Label on the leaderboard.")
 
 
 class TruthfulBidderPolicyConfig(_BidderBase):
@@ -214,7 +214,7 @@ class FixedBidderPolicyConfig(_BidderBase):
     """The same ``amount`` on every eligible request."""
 
     type: Literal["fixed"]
-    amount: float = Field(default=1.0, ge=0.0, description="The bid.")
+    amount: float = Field(default=1.0, ge=0.0, le=MAX_MONEY, description="The bid.")
 
 
 class DualPacingPolicyConfig(_BidderBase):
@@ -273,7 +273,7 @@ class CPAPacingPolicyConfig(_BidderBase):
     """Budget + CPA constraints, two multipliers: bid = (v + μ·T·â)/(1 + λ + μ)."""
 
     type: Literal["cpa_pacing"]
-    target_cpa: float = Field(gt=0.0, description="Target cost per conversion T.")
+    target_cpa: float = Field(gt=0.0, le=MAX_MONEY, description="Target cost per conversion T.")
     step_size: float = Field(default=0.5, gt=0.0, le=100.0, description="Budget step size η.")
     cpa_step_size: float = Field(default=2.0, gt=0.0, le=100.0, description="CPA step size η_μ.")
     lambda0: float = Field(default=1.0, ge=0.0, le=1e4, description="Initial λ.")
@@ -285,7 +285,7 @@ class TSLagrangianPolicyConfig(_BidderBase):
     type: Literal["ts_lagrangian"]
     step_size: float = Field(default=0.5, gt=0.0, le=100.0, description="Dual step size η.")
     lambda0: float = Field(default=1.0, ge=0.0, le=1e4, description="Initial λ.")
-    prior_precision: float = Field(default=1.0, gt=0.0, description="Gaussian prior precision.")
+    prior_precision: float = Field(default=1.0, gt=0.0, le=1e9, description="Gaussian prior precision.")
     prior_ctr: float = Field(
         default=0.05, gt=0.0, lt=1.0, description="Prior mean CTR (sets the intercept's prior)."
     )

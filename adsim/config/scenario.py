@@ -9,12 +9,14 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
-from adsim.config.base import StrictModel, load_config, unique_candidate_names
+from adsim.config.base import SafeName, StrictModel, load_config, unique_candidate_names
 from adsim.config.bid_ope import BidOPEConfig
+from adsim.config.memory import check_memory, scenario_memory
 from adsim.config.policies import (
     LEARNING_POLICY_CONFIGS,
     BiddingConfig,
@@ -89,7 +91,10 @@ class EvaluationConfig(StrictModel):
 class Scenario(StrictModel):
     """One experiment: ``adsim run scenario.yaml``."""
 
-    name: str = Field(min_length=1, description="Scenario name (used in reports).")
+    name: SafeName = Field(
+        min_length=1, description="Scenario name (used in reports and as the default output folder"
+        " runs/<name>: no '/', '..' or control characters).",
+    )
     description: str = Field(default="", description="Free text shown in the report.")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="Master seed of every random draw.")
     world: WorldConfig = Field(default_factory=WorldConfig)
@@ -137,7 +142,16 @@ class Scenario(StrictModel):
 
     @field_validator("candidates")
     @classmethod
-    def _unique_names(cls, v: list[Any]) -> list[Any]:
+    def _unique_names(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        logger = info.data.get("logging_policy")
+        if logger is not None:  # the leaderboard also lists the logger as "logger (<label>)"
+            reserved = f"logger ({logger.name or logger.type})"
+            for i, c in enumerate(v):
+                if (c.name or c.type) == reserved:
+                    raise ValueError(
+                        f"candidate {i} is named {reserved!r}, the leaderboard's label of the"
+                        " logging policy; give it another name"
+                    )
         return unique_candidate_names(v)
 
     @field_validator("auction")
@@ -180,6 +194,12 @@ class Scenario(StrictModel):
                 " scenarios, with an 'auction' section, may leave it out)"
             )
         return v
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Scenario:
+        """The sizes together must fit under the memory ceiling (ADSIM_MAX_MEMORY_GB)."""
+        check_memory(scenario_memory(self))
+        return self
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:

@@ -11,7 +11,7 @@ from pydantic import (
 )
 
 
-from adsim.config.base import StrictModel
+from adsim.config.base import Label, StrictModel
 
 __all__ = [
     "SparseFieldConfig",
@@ -26,7 +26,7 @@ __all__ = [
 class SparseFieldConfig(StrictModel):
     """A categorical user feature."""
 
-    name: str = Field(min_length=1, description="Column name of the field.")
+    name: Label = Field(min_length=1, description="Column name of the field.")
     vocab_size: int = Field(ge=2, le=1_000_000, description="Number of distinct values.")
     zipf: float = Field(
         default=1.0, ge=0.0, le=5.0,

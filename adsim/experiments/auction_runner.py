@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_json, write_text
+from adsim._io import atomic_dir, write_json, write_text
 from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
@@ -154,34 +154,35 @@ def run_auction_scenario(
     }
     result = AuctionRunResult(scenario, campaigns, steps, results)
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "results.json", results)
-        write_text(out / "campaigns.csv", campaigns.to_csv(index=False, float_format="%.10g"))
-        write_text(out / "steps.csv", steps.to_csv(index=False, float_format="%.10g"))
-        from adsim._figures import save_figure
-        from adsim.experiments.html_report import finish_run_folder
-        from adsim.experiments.report import reproduce_command, write_report
+        final = Path(out_dir)
+        with atomic_dir(final, "scenario") as out:  # built aside, manifest.json last, renamed into place
+            write_json(out / "results.json", results)
+            write_text(out / "campaigns.csv", campaigns.to_csv(index=False, float_format="%.10g"))
+            write_text(out / "steps.csv", steps.to_csv(index=False, float_format="%.10g"))
+            from adsim._figures import save_figure
+            from adsim.experiments.html_report import finish_run_folder
+            from adsim.experiments.report import reproduce_command, write_report
 
-        figures = save_figure(plot_auction_day(campaigns, steps, ideal, scenario.name),
-                              out / "auction_day")
-        write_report(
-            out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=result.table(), figures=["auction_day.png"],
-            facts={
-                "mechanism": cfg.mechanism, "ranking": cfg.ranking,
-                "requests / steps per day": f"{results['n_requests']} / {aw.n_steps}",
-                "campaigns (bidder)": ", ".join(f"{c.name} ({c.bidder.type})"
-                                                for c in cfg.campaigns),
-                "conversions censored at the end of the day": results["conversions_censored"],
-                "% of optimal": "expected value won / the hindsight-optimal value with the"
-                                " same budget on the same auctions",
-            },
-            command=reproduce_command(out, scenario.seed),
-        )
-        result.files = [out / n for n in ("results.json", "campaigns.csv", "steps.csv",
-                                          "report.md")] + figures
-        result.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
+            figures = save_figure(plot_auction_day(campaigns, steps, ideal, scenario.name),
+                                  out / "auction_day")
+            write_report(
+                out / "report.md", name=scenario.name, description=scenario.description,
+                seed=scenario.seed, table=result.table(), figures=["auction_day.png"],
+                facts={
+                    "mechanism": cfg.mechanism, "ranking": cfg.ranking,
+                    "requests / steps per day": f"{results['n_requests']} / {aw.n_steps}",
+                    "campaigns (bidder)": ", ".join(f"{c.name} ({c.bidder.type})"
+                                                    for c in cfg.campaigns),
+                    "conversions censored at the end of the day": results["conversions_censored"],
+                    "% of optimal": "expected value won / the hindsight-optimal value with the"
+                                    " same budget on the same auctions",
+                },
+                command=reproduce_command(final, scenario.seed),
+            )
+            result.files = [out / n for n in ("results.json", "campaigns.csv", "steps.csv",
+                                              "report.md")] + figures
+            result.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
+        result.files = [final / p.relative_to(out) for p in result.files]
     return result
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adsim._io import write_json, write_with
+from adsim._io import atomic_dir, write_json, write_with
 from adsim.config import BidderPolicyConfig, Scenario
 from adsim.env.auction_world import AuctionWorld, StepReport
 from adsim.env.oracle import hindsight_optimal
@@ -288,37 +288,38 @@ def run_bidding(
         from adsim.experiments.html_report import finish_run_folder
         from adsim.experiments.report import reproduce_command, write_report
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
-        write_json(out / "results.json", results)
-        write_with(out / "regret_curves.csv", lambda tmp: regret_curves.to_csv(tmp, index=False))
-        figures = [p for stem, fig in bidding_figures(days, regret_curves, bcfg.confidence).items()
-                   for p in save_figure(fig, out / stem)]
-        from adsim.experiments.rl_train import write_training_curves
+        final = Path(out_dir)
+        with atomic_dir(final, "scenario") as out:  # built aside, manifest.json last, renamed into place
+            write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
+            write_json(out / "results.json", results)
+            write_with(out / "regret_curves.csv", lambda tmp: regret_curves.to_csv(tmp, index=False))
+            figures = [p for stem, fig in bidding_figures(days, regret_curves, bcfg.confidence).items()
+                       for p in save_figure(fig, out / stem)]
+            from adsim.experiments.rl_train import write_training_curves
 
-        rl_files = write_training_curves(agents, out)
-        acfg = scenario.auction
-        write_report(
-            out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png",
-                                                  *(p.name for p in rl_files if p.suffix == ".png")],
-            sections=[("Regret against the hindsight optimum, step by step", regret_table,
-                       ["regret_curves.png"])],
-            facts={
-                "mechanism": acfg.mechanism, "ranking": acfg.ranking,
-                "requests / steps per day": f"{acfg.traffic.n_requests} / {acfg.traffic.n_steps}",
-                "campaigns": ", ".join(c.name for c in acfg.campaigns),
-                "controlled": "all campaigns" if bcfg.apply_to == "all"
-                else acfg.campaigns[_agent_index(scenario)].name,
-                "days (seeds) per candidate": bcfg.n_seeds,
-                "interval": f"{bcfg.confidence:.0%} Student-t over days",
-            },
-            command=reproduce_command(out, scenario.seed),
-        )
-        run.files = [out / n for n in ("leaderboard.csv", "results.json", "regret_curves.csv",
-                                       "report.md")] + figures + rl_files
-        run.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
+            rl_files = write_training_curves(agents, out)
+            acfg = scenario.auction
+            write_report(
+                out / "report.md", name=scenario.name, description=scenario.description,
+                seed=scenario.seed, table=run.table(), figures=["spend.png", "lambda.png", "regret.png",
+                                                      *(p.name for p in rl_files if p.suffix == ".png")],
+                sections=[("Regret against the hindsight optimum, step by step", regret_table,
+                           ["regret_curves.png"])],
+                facts={
+                    "mechanism": acfg.mechanism, "ranking": acfg.ranking,
+                    "requests / steps per day": f"{acfg.traffic.n_requests} / {acfg.traffic.n_steps}",
+                    "campaigns": ", ".join(c.name for c in acfg.campaigns),
+                    "controlled": "all campaigns" if bcfg.apply_to == "all"
+                    else acfg.campaigns[_agent_index(scenario)].name,
+                    "days (seeds) per candidate": bcfg.n_seeds,
+                    "interval": f"{bcfg.confidence:.0%} Student-t over days",
+                },
+                command=reproduce_command(final, scenario.seed),
+            )
+            run.files = [out / n for n in ("leaderboard.csv", "results.json", "regret_curves.csv",
+                                           "report.md")] + figures + rl_files
+            run.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
+        run.files = [final / p.relative_to(out) for p in run.files]
     return run
 
 

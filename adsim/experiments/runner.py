@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from adsim._figures import save_figure
-from adsim._io import write_json, write_with
+from adsim._io import atomic_dir, check_output_dir, write_json, write_with
 from adsim.config import Scenario
 from adsim.env.features import Contexts
 from adsim.env.oracle import policy_value
@@ -86,7 +86,12 @@ def run_scenario(
     A trained world the scenario names by its training config (``world.truth.train``) and RL
     agents the build cache lacks are trained first, unless ``no_train``: then a miss is a
     :class:`~adsim.errors.ConfigError`.
+
+    ``out_dir`` is checked before any work and written as a whole (:func:`adsim._io.atomic_dir`):
+    a failed or killed run leaves no folder there (or the previous one, untouched).
     """
+    if out_dir is not None:
+        check_output_dir(out_dir, kind="scenario")
     if scenario.bidding is not None:  # the bidding leaderboard (issue 5)
         from adsim.experiments.bidding import run_bidding
 
@@ -176,33 +181,34 @@ def run_scenario(
         summary["online_learning"] = online.to_dict()
     run = RunResult(scenario, board, summary, online_table=online.table() if online else "")
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
-        write_json(out / "results.json", summary)
-        log.to_parquet(out / "log.parquet")
-        figures = save_figure(plot_estimates(board), out / "estimates")
-        online_files = online.write(out) if online is not None else []
-        write_report(
-            out / "report.md", name=scenario.name, description=scenario.description,
-            seed=scenario.seed, table=format_table(board), figures=["estimates.png"],
-            facts={
-                "users × ads": f"{world.population.n_users} × {world.n_actions}",
-                "logging policy": logger.name,
-                "logged rounds (evaluation / training)": f"{log.n_rounds} / {train_log.n_rounds}",
-                "mean logged reward": f"{log.reward.mean():.4f}",
-                "min propensity": f"{log.pscore.min():.4g}",
-            },
-            command=reproduce_command(out, scenario.seed),
-            sections=[] if online is None else [(
-                "Learning online: cumulative regret", online.table(), ["regret.png"],
-            )],
-        )
-        run.files = [out / n for n in ("leaderboard.csv", "results.json", "log.parquet", "report.md")]
-        run.files += figures + online_files
-        if rl_agents:
-            from adsim.experiments.rl_train import write_training_curves
+        final = Path(out_dir)
+        with atomic_dir(final, "scenario") as out:  # built aside, manifest.json last, renamed into place
+            write_with(out / "leaderboard.csv", lambda tmp: board.to_csv(tmp, index=False))
+            write_json(out / "results.json", summary)
+            log.to_parquet(out / "log.parquet")
+            figures = save_figure(plot_estimates(board), out / "estimates")
+            online_files = online.write(out) if online is not None else []
+            write_report(
+                out / "report.md", name=scenario.name, description=scenario.description,
+                seed=scenario.seed, table=format_table(board), figures=["estimates.png"],
+                facts={
+                    "users × ads": f"{world.population.n_users} × {world.n_actions}",
+                    "logging policy": logger.name,
+                    "logged rounds (evaluation / training)": f"{log.n_rounds} / {train_log.n_rounds}",
+                    "mean logged reward": f"{log.reward.mean():.4f}",
+                    "min propensity": f"{log.pscore.min():.4g}",
+                },
+                command=reproduce_command(final, scenario.seed),
+                sections=[] if online is None else [(
+                    "Learning online: cumulative regret", online.table(), ["regret.png"],
+                )],
+            )
+            run.files = [out / n for n in ("leaderboard.csv", "results.json", "log.parquet", "report.md")]
+            run.files += figures + online_files
+            if rl_agents:
+                from adsim.experiments.rl_train import write_training_curves
 
-            run.files += write_training_curves(rl_agents, out)
-        run.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
+                run.files += write_training_curves(rl_agents, out)
+            run.files += finish_run_folder(out, scenario)  # scenario.yaml, report.html
+        run.files = [final / p.relative_to(out) for p in run.files]
     return run
