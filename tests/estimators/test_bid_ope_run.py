@@ -162,8 +162,8 @@ def test_acceptance_figures_over_200_seeds(tmp_path) -> None:  # noqa: ANN001
     the closed-form sampling s.d. of the estimate to within 0.1%, and an oracle interval
     ``V̂ ± 1.96 sd_exact`` also covers 92.0% of those 200 days (their estimates spread 8.5% wider
     than the exact s.d., p = 0.045); an exact 95% interval lands in [93%, 97%] over 200 days with
-    probability 0.86 only (binomial). Budget (400 days): mean relative error −0.10%, RMSE 1.60%
-    (93.0% of single days within 3%)."""
+    probability 0.86 only (binomial). Budget (600 days): mean relative error −0.06%, RMSE 1.59%
+    (93.7% of single days within 3%)."""
     from adsim.experiments.bid_ope_validation import run_bid_validation
 
     scn = load_scenario(ROOT / "scenarios" / "bid_ope_validation.yaml")
