@@ -66,7 +66,7 @@ def exact_variances(path: str, ratio: float, h: float) -> dict[str, float]:
     w = norm.pdf((np.log(ratio) - sig * z) / h) / h / (phz / sig)  # K_h(t* − t)/g0(t)
     out = dict(mean_ips=0.0, ips2=0.0, q2=0.0, dr_resid=0.0, V=0.0)
     for sl in np.array_split(np.arange(len(m1)), 20):
-        b0 = base * g["value"][sl] / 1.0
+        b0 = base * g["value"][sl]
         F = norm.cdf((np.log(b0)[:, None] + sig * z[None, :] - mk.mu) / mk.sigma)
         p = pi[sl]
         out["mean_ips"] += p @ ((phz * w * F).sum(1) * dz * m1[sl])
