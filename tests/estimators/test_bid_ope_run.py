@@ -153,9 +153,17 @@ def test_ope_validate_on_a_bid_scenario(tmp_path, capsys, monkeypatch) -> None: 
 @pytest.mark.slow
 def test_acceptance_figures_over_200_seeds(tmp_path) -> None:  # noqa: ANN001
     """docs/bid_ope.md: kernel DR on the shaded target's value (σ = 0.3, n = 100k, second price):
-    relative RMSE <= 2%, 95% coverage in [93%, 97%] over 200 seeds (the measured 92.0% ± 1.9 on
-    seeds 0-199 fails this; see the docs); the budget-paced day's estimated value: unbiased
-    (|mean relative error| <= 1%) with relative RMSE <= 3% (single days: 92.5% within 3%)."""
+    relative RMSE <= 2%, 95% coverage in [93%, 97%] over 200 seeds; the budget-paced day's
+    estimated value: unbiased (|mean relative error| <= 1%) with relative RMSE <= 3%.
+
+    Measured on seeds 0-199 (the seeds this test runs): RMSE 1.52%, coverage 92.0% ± 1.9 — this
+    assertion FAILS there (seeds 200-399: 94.5%, 400-599: 96.0%; all 600: 94.2% ± 1.0). Not a
+    wrong standard error: ``benchmarks/bid_ope_interval_check.py`` shows the reported s.e. equals
+    the closed-form sampling s.d. of the estimate to within 0.1%, and an oracle interval
+    ``V̂ ± 1.96 sd_exact`` also covers 92.0% of those 200 days (their estimates spread 8.5% wider
+    than the exact s.d., p = 0.045); an exact 95% interval lands in [93%, 97%] over 200 days with
+    probability 0.86 only (binomial). Budget (600 days): mean relative error −0.06%, RMSE 1.59%
+    (93.7% of single days within 3%)."""
     from adsim.experiments.bid_ope_validation import run_bid_validation
 
     scn = load_scenario(ROOT / "scenarios" / "bid_ope_validation.yaml")
