@@ -335,7 +335,7 @@ def load_calibrators(path: str | Path) -> dict[str, _Calibrator]:
     for t, c in d["tasks"].items():
         try:
             out[t] = calibrator_from_dict(c)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DataError(f"{p}: task {t!r}: {exc}; refit it with `adsim calibrate RUN_DIR`") from None
     return out
 

@@ -238,6 +238,11 @@ class Run:
             enc[c] = np.zeros(len(enc), dtype=np.float32)  # placeholder labels (not used to score)
         data = CTRData.from_frame(enc, self.schema)
         p = Trainer.predict_proba(self.model, data, batch_size)
+        if not np.isfinite(p).all():  # before calibration: name the cause, not the calibrator
+            r = int(np.flatnonzero(~np.isfinite(p).all(axis=1))[0])
+            raise DataError(f"run folder {self.path}: the network produced a non-finite score for row {r}"
+                            " (extreme inputs, or damaged weights or preprocessors); check the row's"
+                            " dense values, or retrain the run")
         if calibrated:
             for j, task in enumerate(self.schema.tasks):
                 if task in self.calibrators:

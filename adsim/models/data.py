@@ -386,10 +386,11 @@ class Preprocessor:
             if len(vals) != len(self.dense):
                 raise DataError(f"{field!r} has {len(vals)} values for {len(self.dense)} dense columns")
             arr = np.asarray(vals, dtype=np.float64)
-            if not np.isfinite(arr).all() or (np.abs(arr) > 1e150).any():
-                raise DataError(f"{field!r} holds a non-finite or huge value")
-        if any(v <= 0 for v in self.scale_):
-            raise DataError("'scale_' must be > 0 for every dense column")
+            if not np.isfinite(arr).all() or (np.abs(arr) > DENSE_LIMIT).any():  # fitted on |x| <= DENSE_LIMIT
+                raise DataError(f"{field!r} holds a non-finite value or one beyond {DENSE_LIMIT:.0e}")
+        if any(v < 1e-12 for v in self.scale_):  # a fitted scaler never goes below: constant columns get 1
+            raise DataError("'scale_' must be >= 1e-12 for every dense column (a fitted scaler never"
+                            " stores less; the file was edited or damaged)")
         for c in [*self.sparse, *(s[0] for s in self.sequences)]:
             v = self.vocab_.get(c)
             if not isinstance(v, list) or not all(isinstance(k, str) for k in v):
@@ -416,7 +417,7 @@ class Preprocessor:
             raise DataError(f"{p}: not an adsim preprocessor (expected a JSON object)")
         try:
             return cls.from_dict(d)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             if isinstance(exc, DataError):
                 raise DataError(f"{p}: {exc}") from None
             raise DataError(

@@ -158,9 +158,11 @@ TAMPER = [
     ("calibrator not json", lambda d: (d / "calibrator.json").write_bytes(b"\xff\xfe[1,"), True,
      "calibrator.json is damaged"),
     ("scale 0", _json_edit("preprocessors.json", lambda b: b.update(scale_=[0.0] * len(b["scale_"]))), True,
-     "'scale_' must be > 0"),
+     "'scale_' must be >= 1e-12"),
+    ("scale tiny", _json_edit("preprocessors.json", lambda b: b.update(scale_=[1e-300] * len(b["scale_"]))), True,
+     "'scale_' must be >= 1e-12"),
     ("mean inf", _json_edit("preprocessors.json", lambda b: b.update(mean_=[math.inf] * len(b["mean_"]))), True,
-     "'mean_' holds a non-finite or huge value"),
+     "'mean_' holds a non-finite value or one beyond 1e+15"),
     ("scale list short", _json_edit("preprocessors.json", lambda b: b.update(scale_=[1.0])), True,
      "'scale_' has 1 values for 3 dense columns"),
     ("vocab duplicate", _json_edit("preprocessors.json", lambda b: b["vocab_"].update(
@@ -361,7 +363,11 @@ def test_any_forged_artefact_value_is_refused_or_scores_probabilities(
         run = load_run(d)
     except AdsimError:
         return
-    p = run.predict_frame(pd.read_parquet(rows))
+    try:
+        p = run.predict_frame(pd.read_parquet(rows))
+    except AdsimError as exc:  # refused when scoring: it must say which run and row
+        assert str(d) in str(exc) and "row" in str(exc), exc
+        return
     assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
 
 
