@@ -150,6 +150,10 @@ class World:
             reward, q_all = self.simulate(ctx, actions, rng)
             pscore = np.minimum(dist[np.arange(n), actions], 1.0)  # float round-off above 1
             parts.append((ctx, actions, reward, pscore, q_all))
+        return self.log_from_parts(parts)
+
+    def log_from_parts(self, parts: list[tuple]) -> BanditLog:  # type: ignore[type-arg]
+        """One :class:`BanditLog` from batches ``(contexts, actions, rewards, pscores, q_all)``."""
         ctx = Contexts(
             self.spec,
             np.concatenate([p[0].user_id for p in parts]),

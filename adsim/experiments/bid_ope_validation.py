@@ -189,18 +189,9 @@ class BidValidationResult:
         main_sigma = getattr(cfg.logger.exploration, "sigma", float("nan"))
         main = sm[(sm["sigma"] == main_sigma) | sm["sigma"].isna()]
         targets = list(dict.fromkeys(sm["target"]))
-        fig, axes = new_figure((4.2 * len(targets), 3.6), 1, len(targets), squeeze=False)
-        for ax, t in zip(axes[0], targets):
-            for name, g in main[main["target"] == t].groupby("estimator", sort=False):
-                ax.plot(g["n_rounds"], 100 * g["rel_rmse"], marker="o", label=name)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"target: {t}", fontsize=10)
-            ax.set_xlabel("logged requests n")
-            ax.grid(alpha=0.3, which="both")
-        axes[0][0].set_ylabel("relative RMSE of value (%)")
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
+        from adsim.experiments.plots import plot_error_vs_n
+
+        fig = plot_error_vs_n(main, "logged requests n", "relative RMSE of value (%)")
         out["error_vs_n.png"] = _png(fig)
 
         n_max = main["n_rounds"].max()

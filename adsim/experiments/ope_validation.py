@@ -228,19 +228,9 @@ class ValidationResult:
         out: dict[str, bytes] = {}
         sm = self.summary
         targets = list(dict.fromkeys(sm["target"]))
-        fig, axes = new_figure((4.2 * len(targets), 3.6), 1, len(targets), squeeze=False)
-        for ax, t in zip(axes[0], targets):
-            sub = sm[sm["target"] == t]
-            for name, g in sub.groupby("estimator", sort=False):
-                ax.plot(g["n_rounds"], 100 * g["rel_rmse"], marker="o", label=name)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"target: {t}", fontsize=10)
-            ax.set_xlabel("logged rounds n")
-            ax.grid(alpha=0.3, which="both")
-        axes[0][0].set_ylabel("relative RMSE vs exact value (%)")
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
+        from adsim.experiments.plots import plot_error_vs_n
+
+        fig = plot_error_vs_n(sm, "logged rounds n", "relative RMSE vs exact value (%)")
         out["error_vs_n.png"] = figure_bytes(fig)
 
         n_max = sm["n_rounds"].max()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from adsim._figures import _colors_for, figure_of, new_figure, policy_colors, save_figure
 
-__all__ = ["plot_estimates", "new_figure", "policy_colors", "save_figure"]
+__all__ = ["plot_estimates", "plot_error_vs_n", "new_figure", "policy_colors", "save_figure"]
 
 
 def plot_estimates(board: pd.DataFrame, title: str = "", ax: Any = None,
@@ -50,3 +50,30 @@ def plot_estimates(board: pd.DataFrame, title: str = "", ax: Any = None,
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=min(len(estimators) + 1, 5))
     return figure_of(ax)
+
+
+def plot_error_vs_n(summary: pd.DataFrame, xlabel: str, ylabel: str, axes: Any = None) -> Any:
+    """Relative RMSE (%) of each estimator against the sample size, one panel per target (log–log).
+
+    ``summary`` has columns ``target``, ``estimator``, ``n_rounds`` and ``rel_rmse`` (the
+    validation summaries of :mod:`adsim.experiments.ope_validation` and
+    :mod:`adsim.experiments.bid_ope_validation`). Returns the Figure.
+    """
+    targets = list(dict.fromkeys(summary["target"]))
+    if axes is None:
+        fig, axes = new_figure((4.2 * len(targets), 3.6), 1, len(targets), squeeze=False)
+        axes = axes[0]
+    else:
+        axes = list(np.ravel(axes))
+        fig = figure_of(axes[0])
+    for ax, t in zip(axes, targets):
+        for name, g in summary[summary["target"] == t].groupby("estimator", sort=False):
+            ax.plot(g["n_rounds"], 100 * g["rel_rmse"], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"target: {t}", fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(fontsize=7)
+    return fig

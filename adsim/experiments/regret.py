@@ -164,20 +164,7 @@ def play(
 
 
 def _concat_log(world: World, parts: list[tuple]) -> BanditLog:  # type: ignore[type-arg]
-    ctx = Contexts(
-        world.spec,
-        np.concatenate([p[0].user_id for p in parts]),
-        np.concatenate([p[0].dense for p in parts]),
-        np.concatenate([p[0].sparse for p in parts]),
-    )
-    return BanditLog(
-        action=np.concatenate([p[1] for p in parts]),
-        reward=np.concatenate([p[2] for p in parts]),
-        pscore=np.concatenate([p[3] for p in parts]),
-        n_actions=world.n_actions,
-        context=ctx.to_frame(),
-        expected_reward=np.concatenate([p[4] for p in parts]),
-    )
+    return world.log_from_parts(parts)
 
 
 def loglog_slope(
