@@ -73,6 +73,36 @@ def _check_seed(value: int | None) -> int | None:
     return value
 
 
+def _file_kind(path: Path) -> str:
+    """What a YAML under ``scenarios/`` describes: ``"validation"`` (an ``adsim ope-validate``
+    config: ``targets`` and ``sample_sizes``, no ``candidates``), ``"bid_validation"`` (a scenario
+    with a ``bid_ope`` section) or ``"scenario"``. Read through the one YAML door (clear errors)."""
+    from adsim.config.base import load_yaml_mapping
+
+    data = load_yaml_mapping(path)
+    if "targets" in data and "sample_sizes" in data and "candidates" not in data:
+        return "validation"
+    if "data" in data and "model" in data:
+        return "train"
+    if "data" in data and "models" in data:
+        return "compare"
+    if "models" in data and "scenario" not in data:
+        return "serve"
+    if "scenario" in data and "world" not in data:
+        return "world_loop"
+    return "bid_validation" if "bid_ope" in data else "scenario"
+
+
+#: how `adsim validate` checks a config that is not a scenario: (loader, what it is, its command)
+_CONFIG_KINDS = {
+    "train": ("adsim.models.config:load_run_config", "training config", "adsim train"),
+    "compare": ("adsim.models.compare:load_compare_config", "model comparison", "adsim compare"),
+    "serve": ("adsim.serving.config:load_serve_config", "serving config", "adsim serve --config"),
+    "world_loop": ("adsim.experiments.world_loop:load_world_loop_config", "world-loop config",
+                   "adsim world-loop"),
+}
+
+
 @cli.command("run")
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -92,6 +122,20 @@ def run_command(
 
     if out_dir is not None and str(out_dir).startswith("-"):  # `--out --quiet` took the flag
         raise AdsimError(f"--out needs a folder, got the option-like {str(out_dir)!r}")
+
+    kind = _file_kind(scenario)
+    if kind in _CONFIG_KINDS:
+        raise AdsimError(f"{scenario}: a {_CONFIG_KINDS[kind][1]}, not a scenario; run it with"
+                         f" `{_CONFIG_KINDS[kind][2]} {scenario}`")
+    if kind != "scenario":  # an estimator validation: `adsim ope-validate FILE` with its defaults
+        if seed is not None:
+            raise AdsimError(f"--seed: {scenario} is an estimator validation, which runs its own"
+                             " seeds; set seed / n_seeds in the file, or use `adsim ope-validate --seeds`")
+        from adsim.estimators.cli import ope_validate_command
+
+        assert ope_validate_command.callback is not None
+        ope_validate_command.callback(scenario, None, out_dir, 1, None, None, None, None, None, quiet)
+        return
 
     scn = load_scenario(scenario)
     if seed is not None:
@@ -115,11 +159,35 @@ def run_command(
 @cli.command("validate")
 @click.argument("scenario", type=click.Path(path_type=Path))
 def validate_command(scenario: Path) -> None:
-    """Check a scenario file without running it."""
+    """Check a scenario (or estimator-validation) file without running it."""
     from adsim.config import load_scenario
 
+    kind = _file_kind(scenario)
+    if kind in _CONFIG_KINDS:
+        import importlib
+
+        target, what, command = _CONFIG_KINDS[kind]
+        module, name = target.split(":")
+        getattr(importlib.import_module(module), name)(scenario)
+        click.echo(f"{scenario}: ok ({what}; run it with `{command}`)")
+        return
+    if kind == "validation":
+        from adsim.experiments.ope_validation import load_validation
+
+        cfg = load_validation(scenario)
+        click.echo(f"{scenario}: ok (estimator validation {cfg.name!r}, {len(cfg.targets)} targets,"
+                   f" {len(cfg.estimators)} estimators; run it with `adsim run` or `adsim ope-validate`)")
+        return
     scn = load_scenario(scenario)
-    click.echo(f"{scenario}: ok (scenario {scn.name!r}, {len(scn.candidates)} candidates)")
+    if scn.bid_ope is not None:
+        what = "bid-OPE validation (auction log, target bid rules)"
+    elif scn.bidding is not None:
+        what = f"{len(scn.bidding.candidates)} bidding candidates"
+    elif scn.auction is not None and not scn.candidates:
+        what = f"auction day, {len(scn.auction.campaigns)} campaigns"
+    else:
+        what = f"{len(scn.candidates)} candidates"
+    click.echo(f"{scenario}: ok (scenario {scn.name!r}, {what})")
 
 
 @cli.command("schema")

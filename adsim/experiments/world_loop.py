@@ -29,6 +29,7 @@ Everything is seeded by the scenario's ``seed``; outputs go to ``--out`` (defaul
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,11 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     }
     write_json(out / "report.json", report)
     return report
+
+
+def load_world_loop_config(path: str | os.PathLike[str]) -> WorldLoopConfig:
+    """Read and validate a world-loop config file (``adsim world-loop FILE``)."""
+    return load_config(path, WorldLoopConfig)
 
 
 @click.command("world-loop")

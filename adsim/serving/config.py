@@ -18,6 +18,7 @@ Pure Python (pydantic); no torch import.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -74,3 +75,10 @@ class ServeConfig(StrictModel):
         if total <= 0:
             raise ValueError("at least one model needs a weight > 0 to receive A/B traffic")
         return self
+
+
+def load_serve_config(path: str | os.PathLike[str]) -> ServeConfig:
+    """Read and validate a serving config file (``adsim serve --config FILE``)."""
+    from adsim.config import load_config
+
+    return load_config(path, ServeConfig)
