@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/quickstart
 
-.PHONY: install browser demo test test-slow bench clean
+.PHONY: install browser demo test lint test-slow bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,11 @@ browser:
 demo: install
 	$(VENV)/bin/adsim run scenarios/quickstart.yaml --out $(OUT)
 
-test: install
+test: install lint
 	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check adsim tests benchmarks docs
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

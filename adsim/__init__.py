@@ -7,9 +7,8 @@ sub-packages are imported on demand (``adsim.env``, ``adsim.policies``, ``adsim.
 
 __version__ = "0.1.0"
 
-from adsim.errors import AdsimError, ConfigError, DataError  # noqa: E402
-
 from adsim import _gym  # noqa: E402
+from adsim.errors import AdsimError, ConfigError, DataError  # noqa: E402
 
 _gym.install()  # `gym.make("adsim/AdSelection-v0")` works after `import adsim` (see adsim._gym)
 

@@ -90,7 +90,7 @@ def _file_kind(path: Path) -> str:
         return "serve"
     if "scenario" in data and "world" not in data:
         return "world_loop"
-    return "bid_validation" if "bid_ope" in data else "scenario"
+    return "bid_validation" if data.get("bid_ope") is not None else "scenario"
 
 
 #: how `adsim validate` checks a config that is not a scenario: (loader, what it is, its command)

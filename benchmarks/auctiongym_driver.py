@@ -18,9 +18,8 @@ import time
 
 sys.path.insert(0, "src")
 
-import numpy as np  # noqa: E402
-
 import main as ag  # noqa: E402  (AuctionGym's src/main.py)
+import numpy as np  # noqa: E402
 
 
 def _log_row(opp):

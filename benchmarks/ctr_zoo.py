@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = res.rows
     bayes = next(r for r in rows if r["name"] == "truth")
     lr_row = next((r for r in rows if r["model"] == "lr"), None)
-    print(f"CTR zoo on the synthetic benchmark: {args.rows:,} rows (70/10/20 split), {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, {args.threads} thread(s),"
+    print(f"CTR zoo on the synthetic benchmark: {args.rows:,} rows (70/10/20 split), {args.epochs} epochs,"
+          f" batch {args.batch_size}, lr {args.lr}, {args.threads} thread(s),"
           f" torch {torch.__version__}\n")
     print(format_table(rows))
     print("\nAUC gap to the Bayes-optimal ceiling (and, for speed, ratio to LR):")

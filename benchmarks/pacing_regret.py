@@ -74,9 +74,8 @@ def main() -> None:
     for name, r in regrets.items():
         print(f"log-log slope of regret vs T, {name}: {loglog_slope(h, np.array(r), start=0.0):.3f}")
     if args.plot is not None:
-        from adsim.experiments.bidding_plots import plot_regret_horizons
-
         from adsim._figures import save_figure
+        from adsim.experiments.bidding_plots import plot_regret_horizons
 
         fig = plot_regret_horizons(h, {k: np.array(v) for k, v in regrets.items()},
                                    xlabel="horizon T (decision steps, 250 requests each)")

@@ -33,11 +33,11 @@ def main() -> None:
                     help="override a field of every RL candidate (YAML value)")
     args = ap.parse_args()
     os.environ["ADSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="adsim-rl-bench-")
+    import yaml
+
     from adsim.config import load_scenario
     from adsim.experiments.cache import cache_root
     from adsim.experiments.runner import run_scenario
-
-    import yaml
 
     sets = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.sets)}
     for path in args.scenarios:

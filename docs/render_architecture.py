@@ -72,7 +72,7 @@ def main() -> None:
     ax.axis("off")
     ax.text(0.2, 7.55, "CTR/CVR training pipeline → model registry → serving", fontsize=14, weight="bold")
     ax.text(0.2, 3.55, "simulator → logs → estimators → leaderboard", fontsize=14, weight="bold")
-    for name, (x, y, label, colour) in BOXES.items():
+    for x, y, label, colour in BOXES.values():
         ax.add_patch(FancyBboxPatch((x, y), W, H, boxstyle="round,pad=0.04", fc=colour, ec="#444", lw=1.2))
         ax.text(x + W / 2, y + H / 2, label, ha="center", va="center", fontsize=8.6)
     for a, b in EDGES:

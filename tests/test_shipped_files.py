@@ -42,3 +42,16 @@ def test_every_scenario_runs_from_a_fresh_clone_with_adsim_run_alone(
     assert main(["run", f"scenarios/{path.name}"]) == 0
     runs = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
     assert len(runs) == 1 and any(runs[0].iterdir())
+
+
+def test_a_saved_resolved_scenario_is_a_scenario(tmp_path: Path) -> None:
+    """A run folder's scenario.yaml (every field written, ``bid_ope: null`` too) runs as a scenario."""
+    from adsim.cli import _file_kind
+    from adsim.config import load_scenario
+    from adsim.experiments.report import write_scenario
+
+    for name in ("quickstart.yaml", "second_price.yaml", "bid_ope_validation.yaml"):
+        scn = load_scenario(REPO / "scenarios" / name)
+        path = write_scenario(tmp_path / name.removesuffix(".yaml"), scn)
+        want = "bid_validation" if name.startswith("bid_ope") else "scenario"
+        assert _file_kind(path) == want, name

@@ -10,7 +10,6 @@ from pydantic import (
     model_validator,
 )
 
-
 from adsim.config.base import MAX_MONEY, Label, StrictModel
 from adsim.config.policies import BidderPolicyConfig, TruthfulBidderPolicyConfig
 from adsim.config.world import WorldConfig

@@ -34,7 +34,6 @@ from pydantic import (
 
 from adsim.errors import ConfigError
 
-
 __all__ = [
     "MAX_ALIASES",
     "MAX_YAML_DEPTH",

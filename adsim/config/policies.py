@@ -11,7 +11,6 @@ from pydantic import (
     model_validator,
 )
 
-
 from adsim.config.base import MAX_MONEY, Label, StrictModel, unique_candidate_names
 
 __all__ = [
@@ -109,7 +108,7 @@ class _LearningPolicyBase(_PolicyBase):
     )
 
     @model_validator(mode="after")
-    def _batch_needs_online(self) -> "_LearningPolicyBase":
+    def _batch_needs_online(self) -> _LearningPolicyBase:
         if self.online_batch is not None and self.learn != "online":
             raise ValueError(
                 "online_batch applies only to learn: online; add 'learn: online' or remove"

@@ -12,7 +12,6 @@ from pydantic import (
     model_validator,
 )
 
-
 from adsim.config.auction import AuctionConfig, _check_auction_against_world
 from adsim.config.base import SafeName, StrictModel, load_config, unique_candidate_names
 from adsim.config.bid_ope import BidOPEConfig

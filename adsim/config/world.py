@@ -10,7 +10,6 @@ from pydantic import (
     model_validator,
 )
 
-
 from adsim.config.base import Label, StrictModel
 
 __all__ = [

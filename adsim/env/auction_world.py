@@ -36,8 +36,8 @@ from adsim.env.campaigns import CampaignSet
 from adsim.env.market import LogNormalMarket, TruthfulMarket
 from adsim.env.traffic import DayClock, step_request_counts, step_shares
 from adsim.env.truth import ConversionModel, ParametricTruth, PositionModel, ad_logits
-from adsim.errors import ConfigError
 from adsim.env.types import BidderState, BiddingPolicy, BidOutcome, BidRequests
+from adsim.errors import ConfigError
 
 if TYPE_CHECKING:
     from adsim.config import AuctionConfig, Scenario

@@ -22,9 +22,9 @@ from gymnasium import spaces
 
 from adsim.config import AuctionConfig, CampaignConfig, Scenario, TrafficConfig, WorldConfig
 from adsim.env.auction_world import AuctionWorld
-from adsim.env.world import World
 from adsim.env.bidders import ScaledBidder, baseline_bidder
 from adsim.env.types import BiddingPolicy
+from adsim.env.world import World
 
 __all__ = [
     "ACTION_TYPES", "AdSelectionEnv", "BidActionMap", "BudgetBiddingEnv", "ENV_IDS",

@@ -111,7 +111,7 @@ class FeatureDistribution:
         q = np.linspace(0.0, 1.0, _N_QUANTILES)
         quantiles = np.quantile(x[:, : len(dense)], q, axis=0).T if dense else np.zeros((0, _N_QUANTILES))
         probs = []
-        for j, (c, v) in enumerate(zip(sparse, vocab)):
+        for c, v in zip(sparse, vocab):
             ids = pool[c].to_numpy(np.int64)
             if ids.min() < 0 or ids.max() >= v:
                 raise DataError(f"sparse column {c!r} has ids outside [0, {v})")

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from adsim.env.world import World
     from adsim.env.types import BanditPolicy
+    from adsim.env.world import World
 
 __all__ = ["policy_value", "conditional_value", "hindsight_optimal", "HindsightResult"]
 

@@ -76,7 +76,7 @@ class BanditPolicy(ABC):
         """Sample from an action distribution this policy already computed."""
         return sample_actions(action_dist, rng)
 
-    def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def update(self, contexts: Contexts, actions: np.ndarray, rewards: np.ndarray) -> None:  # noqa: B027 (optional hook)
         """Learn from a batch of feedback (static policies ignore it)."""
 
 
@@ -170,8 +170,8 @@ class BiddingPolicy(ABC):
         """Most this policy wants to spend in this step (the world enforces it); default: no cap."""
         return float("inf")
 
-    def update(self, outcome: BidOutcome) -> None:
+    def update(self, outcome: BidOutcome) -> None:  # noqa: B027 (optional hook)
         """Learn from a step's outcome (static policies ignore it)."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 (optional hook)
         """Forget per-day state at the start of a new day."""

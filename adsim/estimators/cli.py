@@ -111,10 +111,9 @@ def ope_command(
         return
     import warnings
 
+    from adsim._io import check_output_dir
     from adsim.estimators.api import run_ope
     from adsim.estimators.diagnostics import OverlapWarning
-
-    from adsim._io import check_output_dir
 
     _check_common(confidence, n_bootstrap, folds, seed)
     from adsim.estimators.api import check_ope_out

@@ -66,6 +66,8 @@ from adsim.estimators.base import (
     Estimate,
     check_action_dist,
     check_reward_model,
+)
+from adsim.estimators.base import (
     importance_weights as _importance_weights,
 )
 

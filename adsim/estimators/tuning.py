@@ -42,7 +42,6 @@ from adsim.estimators.ope import (
     importance_weights,
 )
 
-
 __all__ = ["slope_select", "SwitchDRSlope", "DROSSlope"]
 
 _SLOPE_C = math.sqrt(6.0) - 1.0

@@ -27,8 +27,8 @@ from adsim._io import atomic_dir, write_json, write_text
 from adsim.config import Scenario
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
-from adsim.policies.factory import make_bidding_policy
 from adsim.experiments.world_models import scenario_world
+from adsim.policies.factory import make_bidding_policy
 
 __all__ = ["AuctionRunResult", "run_auction_scenario", "plot_auction_day"]
 

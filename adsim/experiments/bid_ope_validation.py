@@ -23,7 +23,6 @@ Outputs: ``summary.csv``, ``estimates.csv`` (per seed), ``budget.csv`` (per seed
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys

@@ -36,9 +36,9 @@ from adsim.config import BidderPolicyConfig, Scenario
 from adsim.env.auction_world import AuctionWorld, StepReport
 from adsim.env.oracle import hindsight_optimal
 from adsim.errors import ConfigError
+from adsim.experiments.world_models import scenario_world
 from adsim.policies.base import BiddingPolicy
 from adsim.policies.factory import make_bidding_policy
-from adsim.experiments.world_models import scenario_world
 
 __all__ = [
     "BiddingRun",

@@ -28,8 +28,8 @@ from adsim.config import (
 from adsim.env.features import Contexts
 from adsim.env.logs import BanditLog
 from adsim.env.world import World
-from adsim.estimators.reward_models import LogisticRewardModel
 from adsim.errors import ConfigError
+from adsim.estimators.reward_models import LogisticRewardModel
 from adsim.policies.bandits import (
     BetaThompsonPolicy,
     EpsilonGreedyPolicy,

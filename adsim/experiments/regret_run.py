@@ -30,6 +30,7 @@ from adsim._figures import save_figure
 from adsim._io import write_with
 from adsim.config import Scenario
 from adsim.env.world import World
+from adsim.experiments.builders import PolicyBuilder, policy_label
 from adsim.experiments.regret import (
     LearnerTrace,
     format_regret_table,
@@ -39,7 +40,6 @@ from adsim.experiments.regret import (
     summarise_learners,
 )
 from adsim.experiments.regret_plots import plot_regret_curves
-from adsim.experiments.builders import PolicyBuilder, policy_label
 
 __all__ = ["OnlineSection", "online_candidates", "run_online_candidates"]
 

@@ -30,15 +30,15 @@ from adsim.env.features import Contexts
 from adsim.env.oracle import policy_value
 from adsim.env.world import World
 from adsim.estimators.registry import make_estimator
+from adsim.experiments.builders import PolicyBuilder, policy_label
+from adsim.experiments.html_report import finish_run_folder
 from adsim.experiments.leaderboard import PolicyResult, build_leaderboard, format_table
 from adsim.experiments.plots import plot_estimates
 from adsim.experiments.regret_run import run_online_candidates
-from adsim.experiments.html_report import finish_run_folder
 from adsim.experiments.report import reproduce_command, write_report
 from adsim.experiments.versions import library_versions
-from adsim.policies.base import BanditPolicy
-from adsim.experiments.builders import PolicyBuilder, policy_label
 from adsim.experiments.world_models import scenario_world
+from adsim.policies.base import BanditPolicy
 
 __all__ = ["RunResult", "run_scenario", "library_versions"]
 

@@ -141,9 +141,9 @@ def run_world_loop(cfg: WorldLoopConfig, out_dir: str | Path | None = None, prog
     from adsim._io import write_json, write_with
     from adsim.config import parse_config
     from adsim.env.world import World
+    from adsim.experiments.builders import PolicyBuilder
     from adsim.models.config import RunConfig
     from adsim.models.run import train_run
-    from adsim.experiments.builders import PolicyBuilder
     from adsim.worldmodel import impressions_frame, trained_world
 
     scn = load_scenario(cfg.scenario)

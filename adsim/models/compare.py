@@ -51,7 +51,6 @@ from adsim.models.config import DatasetConfig, TrainConfig
 
 __all__ = [
     "CompareModel",
-    "LossSection",
     "CompareConfig",
     "CompareResult",
     "compare_models",

@@ -242,7 +242,7 @@ class Int8FieldEmbedding(nn.Module):
 def quantize_embeddings_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose :class:`FieldEmbedding` modules are :class:`Int8FieldEmbedding`."""
     out = copy.deepcopy(model).eval()
-    for name, mod in list(out.named_modules()):
+    for _name, mod in list(out.named_modules()):
         for child_name, child in list(mod.named_children()):
             if isinstance(child, FieldEmbedding):
                 setattr(mod, child_name, Int8FieldEmbedding(child))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from adsim._io import MANIFEST, write_json, write_manifest, write_text, write_with
+from adsim._io import MANIFEST, write_json, write_manifest, write_text
 from adsim.errors import ConfigError, DataError
 from adsim.models.config import RunConfig
 
@@ -201,10 +201,8 @@ def write_run_manifest(out: Path) -> None:
 def calibrate_run(run_dir: str | Path, method: str | None = None) -> dict[str, Any]:
     """Refit the calibrator of a run folder (on its validation split) and rewrite its outputs."""
     from adsim.config import load_config
-    from adsim.models.checkpoint import load_checkpoint
+    from adsim.models.checkpoint import load_checkpoint, verify_run_folder
     from adsim.models.data import load_split
-
-    from adsim.models.checkpoint import verify_run_folder
 
     d = Path(run_dir)
     if not (d / "config.yaml").exists():

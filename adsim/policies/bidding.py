@@ -40,10 +40,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
+from adsim.env.bidders import ConstantPacingBidder, TruthfulBidder
 from adsim.env.features import as_features
 from adsim.errors import ConfigError
 from adsim.policies.base import BidderState, BiddingPolicy, BidOutcome, BidRequests
-from adsim.env.bidders import ConstantPacingBidder, TruthfulBidder
 
 __all__ = [
     "ConstantPacingBidder",

@@ -39,9 +39,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def rows(run_dir: Path) -> Path:
+    from fuzz_helpers import SOURCE
+
     from adsim.models.config import SyntheticSource
     from adsim.models.readers import generate_synthetic
-    from fuzz_helpers import SOURCE
 
     df = generate_synthetic(SyntheticSource(**{**SOURCE, "n_rows": 100, "seed": 99}))[0]
     path = run_dir.parent / "rows.parquet"
@@ -536,8 +537,9 @@ def _timed(args: list[str], cwd: Path) -> float:
 def test_sigkill_train_at_random_moments_leaves_no_finished_looking_folder(tmp_path: Path, rows: Path) -> None:
     """SIGKILL ``adsim train`` at 24 random moments: each run folder is absent, complete (manifest
     verifies, loads) or unfinished — and then every reader refuses it; an unfinished one resumes."""
-    from adsim.models.checkpoint import verify_run_folder
     from fuzz_helpers import run_config
+
+    from adsim.models.checkpoint import verify_run_folder
 
     cfg = run_config("kill", tmp_path / "processed", epochs=3, checkpoint_every=2, batch_size=128)
     path = tmp_path / "run.yaml"
@@ -579,9 +581,10 @@ def test_sigkill_train_at_random_moments_leaves_no_finished_looking_folder(tmp_p
 def test_sigkill_prepare_data_at_random_moments_leaves_no_or_a_complete_folder(tmp_path: Path) -> None:
     """SIGKILL ``adsim prepare-data`` at 24 random moments: ``processed_dir`` is absent or a complete
     folder (manifest verifies, every split loads) — never a partial one."""
+    from fuzz_helpers import run_config
+
     from adsim._io import verify_manifest
     from adsim.models.data import load_split
-    from fuzz_helpers import run_config
 
     cfg = run_config("killprep", tmp_path / "processed")
     cfg["data"]["source"]["n_rows"] = 60_000  # long enough for kills to land mid-way

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture()
 def tiny_run_config(tmp_path: Path) -> dict:
     """A fast synthetic run config (plain dict, edit then validate)."""

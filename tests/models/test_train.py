@@ -53,9 +53,9 @@ def test_train_writes_run_folder(tmp_path: Path, tiny_run_config: dict, capsys) 
     run = load_run(out)
     test, _ = load_split(tiny_run_config["data"]["processed_dir"], "test")
     p_trainer = Trainer.predict_proba(run.model, test)
-    from adsim.models.readers import generate_synthetic
     from adsim.models.config import SyntheticSource
     from adsim.models.data import _split  # noqa: PLC2701 - reproduce the test rows
+    from adsim.models.readers import generate_synthetic
     rc = parse_config(tiny_run_config, RunConfig)
     raw_rows = _split(generate_synthetic(rc.data.source)[0], rc.data)["test"]
     p_raw = run.predict_frame(raw_rows.drop(columns=["click"]), calibrated=False)

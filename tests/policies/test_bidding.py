@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from adsim.config import Scenario, load_scenario, parse_config
-from adsim.errors import ConfigError
 from adsim.env.auction_world import AuctionWorld
 from adsim.env.oracle import hindsight_optimal
+from adsim.errors import ConfigError
 from adsim.experiments.bidding import evaluate_day, run_day
 from adsim.policies.base import BidderState, BidOutcome, BidRequests
 from adsim.policies.bidding import (

@@ -20,8 +20,8 @@ def run_copy(runs, tmp_path_factory):
 
 
 def test_onnx_export_matches_pytorch(run_copy, runs):
-    from adsim.models.export import check_onnx_parity, export_run, load_onnx_for_run, onnx_session
     from adsim.models.checkpoint import load_run
+    from adsim.models.export import check_onnx_parity, export_run, load_onnx_for_run, onnx_session
 
     meta = export_run(run_copy)
     assert (run_copy / "model.onnx").exists()
@@ -70,8 +70,7 @@ def test_onnx_backend_serves_the_same_scores(runs, raw_rows):
 
 def test_int8_embeddings_and_dynamic_mlp(runs):
     from adsim.models.checkpoint import load_run
-    from adsim.models.export import (Int8FieldEmbedding, compression_report, quantize_embeddings_int8,
-                                     random_inputs, torch_logits)
+    from adsim.models.export import Int8FieldEmbedding, compression_report, quantize_embeddings_int8, random_inputs, torch_logits
 
     run = load_run(runs["main"])
     q = quantize_embeddings_int8(run.model)

@@ -20,10 +20,9 @@ def _truth(run, **extra):
 
 
 def test_bandit_world_expected_clicks_and_conversions(world_run, direct_probs):
+    from adsim.config import WorldConfig
     from adsim.policies.bandits import UniformPolicy
     from adsim.worldmodel import build_world
-
-    from adsim.config import WorldConfig
 
     cfg = parse_config({"n_users": 150, "n_ads": 5, "truth": _truth(world_run)}, WorldConfig)
     world = build_world(cfg, np.random.default_rng(0))
@@ -93,8 +92,8 @@ def test_auction_world_expected_clicks_conversions_and_hindsight(
     world_run, direct_probs, mechanism, n_slots
 ):
     from adsim.env.auction_world import AuctionWorld
-    from adsim.policies.simple_bidders import make_bidder
     from adsim.experiments.world_models import scenario_world
+    from adsim.policies.simple_bidders import make_bidder
 
     scn = _auction_scenario(world_run, mechanism, n_slots)
     w_rng, a_rng = AuctionWorld.seed_streams(scn.seed)

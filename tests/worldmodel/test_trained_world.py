@@ -124,8 +124,8 @@ def test_scenario_with_trained_world_runs(world_run):
 
 
 def test_impressions_frame_round_trip(world_run):
-    from adsim.worldmodel import impressions_frame
     from adsim.policies.bandits import UniformPolicy
+    from adsim.worldmodel import impressions_frame
 
     world = _world(world_run)
     log = world.collect(UniformPolicy(world.n_actions), 500, np.random.default_rng(0))

@@ -95,10 +95,10 @@ class CrossNetMix(nn.Module):
 
     def forward(self, x0: torch.Tensor) -> torch.Tensor:
         x = x0
-        for l, gate in enumerate(self.gates):
-            h = torch.tanh(torch.einsum("bd,kdr->bkr", x, self.v[l]))  # (B, K, r)
-            h = torch.tanh(torch.einsum("bkr,krs->bks", h, self.c[l]))  # (B, K, r)
-            e = x0.unsqueeze(1) * (torch.einsum("bks,kds->bkd", h, self.u[l]) + self.bias[l])  # (B, K, d)
+        for layer, gate in enumerate(self.gates):
+            h = torch.tanh(torch.einsum("bd,kdr->bkr", x, self.v[layer]))  # (B, K, r)
+            h = torch.tanh(torch.einsum("bkr,krs->bks", h, self.c[layer]))  # (B, K, r)
+            e = x0.unsqueeze(1) * (torch.einsum("bks,kds->bkd", h, self.u[layer]) + self.bias[layer])  # (B, K, d)
             g = torch.softmax(gate(x), dim=-1).unsqueeze(-1)  # (B, K, 1)
             x = (g * e).sum(dim=1) + x  # (B, d)
         return x

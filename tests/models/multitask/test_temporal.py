@@ -12,7 +12,7 @@ from adsim.models.temporal import DerivedFeaturesConfig, derive_features, derive
 
 def _naive_recency(df):
     out = []
-    for i, r in df.iterrows():
+    for _, r in df.iterrows():
         prev = df[(df.user == r.user) & (df.ts < r.ts) & (df.click == 1)]
         out.append(r.ts - prev.ts.max() if len(prev) else -1.0)
     return np.array(out, dtype=float)

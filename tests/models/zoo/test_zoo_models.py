@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _zoo_helpers import fit, make_interaction_data, predict, to_batch
 from sklearn.metrics import roc_auc_score
 
 from adsim.errors import ConfigError
 from adsim.models.schema import ModelSchema, SequenceField, SparseField
 from adsim.models.zoo import available_models, build_model
-
-from _zoo_helpers import fit, make_interaction_data, predict, to_batch
 
 #: small configs per model (the defaults are production-sized); keys are test ids
 SMALL: dict[str, tuple[str, dict]] = {
