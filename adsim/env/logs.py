@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from adsim._io import write_with
+from adsim.config.memory import memory_ceiling_bytes  # one ceiling for every door
 from adsim.errors import DataError
 
 __all__ = ["BanditLog", "read_log", "check_array", "check_log_size", "memory_ceiling_bytes",
@@ -44,24 +45,6 @@ CONTEXT_LIMIT = 1e15
 #: most actions and slate positions a log may declare (the memory estimate is checked too)
 MAX_ACTIONS = 1_000_000
 MAX_POSITIONS = 1_000
-
-
-def memory_ceiling_bytes() -> int:
-    """``$ADSIM_MAX_MEMORY_GB`` in bytes (a positive number of GiB), else half the machine's RAM."""
-    raw = os.environ.get("ADSIM_MAX_MEMORY_GB", "").strip()
-    if raw:
-        try:
-            gb = float(raw)
-        except ValueError:
-            gb = float("nan")
-        if not 0.0 < gb < 1e6:
-            raise DataError(f"ADSIM_MAX_MEMORY_GB={raw[:40]!r}: must be a positive number of GiB (e.g. 16)")
-        return int(gb * (1 << 30))
-    try:
-        ram = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        ram = 8 << 30
-    return max(ram // 2, 1 << 30)
 
 
 def check_log_size(n_rounds: int, n_actions: int, n_positions: int = 1, what: str = "the log") -> None:
