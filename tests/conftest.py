@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ def shared_data() -> Path:
     """The real CTR/CVR samples in ``../shared/data`` beside the repository (as on CI)."""
     path = (REPO / ".." / "shared" / "data").resolve()
     if not path.is_dir():
+        if os.environ.get("CI"):  # CI clones the repo with shared/ beside it: a miss there is a failure
+            pytest.fail(f"real data samples not found at {path} on CI (expected ../shared/data beside the clone)")
         pytest.skip(f"real data samples not found at {path} (expected ../shared/data beside the repo)")
     return path
 

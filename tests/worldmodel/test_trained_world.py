@@ -203,7 +203,8 @@ def test_feature_distribution_saves_as_data(world_run, tmp_path):
     pd.testing.assert_frame_equal(back.rows, dist.rows)
 
 
-@pytest.mark.skipif("not __import__('torch').cuda.is_available()")
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()",
+                    reason="needs a CUDA device; CI and the dev machines have none (run it on a GPU machine)")
 def test_cuda_inference_matches_cpu(world_run):
     cpu, gpu = _world(world_run), _world(world_run, device="cuda")
     np.testing.assert_allclose(cpu.truth.ctr(cpu.population.users),
