@@ -34,7 +34,7 @@ import numpy as np
 from adsim.env.logs import VALUE_LIMIT, BanditLog
 from adsim.errors import DataError
 from adsim.estimators.diagnostics import OverlapDiagnostics, overlap_diagnostics
-from adsim.estimators.intervals import bernstein_interval, bootstrap_interval, clt_interval
+from adsim.estimators.intervals import estimate_with_interval
 
 __all__ = [
     "Estimate",
@@ -267,19 +267,10 @@ class BaseEstimator(ABC):
     ) -> Estimate:
         """:meth:`estimate` on inputs that are already validated and reduced to ``(n, K)``."""
         comp = self._components(log, pi, q)
-        value = comp.value()
-        psi = comp.per_sample()
-        n = psi.shape[0]
-        se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        if self.interval == "clt":
-            lo, hi = clt_interval(value, se, self.confidence)
-        elif self.interval == "bootstrap":
-            lo, hi = bootstrap_interval(
-                comp.stacked(), self.confidence, self.n_bootstrap,
-                np.random.default_rng(self.random_state), self.bootstrap_scheme,
-            )
-        else:
-            lo, hi = bernstein_interval(psi, self.confidence)
+        value, se, lo, hi, n = estimate_with_interval(
+            comp, self.confidence, self.interval, self.n_bootstrap, self.random_state,
+            self.bootstrap_scheme,
+        )
         return Estimate(
             self.name, value, se, lo, hi, n, self.confidence, self.interval, diag,
             self._details(log, pi, q),

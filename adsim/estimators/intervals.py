@@ -194,3 +194,29 @@ def bernstein_interval(
     var = float(psi.var(ddof=1))
     half = np.sqrt(2.0 * var * log_term / n) + 7.0 * rng_width * log_term / (3.0 * (n - 1))
     return float(mean - half), float(mean + half)
+
+
+def estimate_with_interval(
+    comp: object, confidence: float, interval: str, n_bootstrap: int, random_state: int,
+    bootstrap_scheme: str,
+) -> tuple[float, float, float, float, int]:
+    """``(value, std_err, ci_low, ci_high, n)`` of an estimator's components.
+
+    ``comp`` has ``value()`` (the point estimate), ``per_sample()`` (the influence terms ψ_i,
+    whose mean is the estimate: SE = sd(ψ)/√n) and ``stacked()`` (the sums the bootstrap
+    resamples). ``interval`` is ``clt``, ``bootstrap`` or ``bernstein``.
+    """
+    value = float(comp.value())  # type: ignore[attr-defined]
+    psi = comp.per_sample()  # type: ignore[attr-defined]
+    n = int(psi.shape[0])
+    se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    if interval == "clt":
+        lo, hi = clt_interval(value, se, confidence)
+    elif interval == "bootstrap":
+        lo, hi = bootstrap_interval(
+            comp.stacked(), confidence, n_bootstrap,  # type: ignore[attr-defined]
+            np.random.default_rng(random_state), bootstrap_scheme,  # type: ignore[arg-type]
+        )
+    else:
+        lo, hi = bernstein_interval(psi, confidence)
+    return value, se, lo, hi, n

@@ -78,7 +78,7 @@ from adsim.estimators.bids.kernel import (
 )
 from adsim.estimators.bids.landscape import fit_landscape
 from adsim.estimators.bids.log import BidLog
-from adsim.estimators.intervals import bernstein_interval, bootstrap_interval, clt_interval
+from adsim.estimators.intervals import estimate_with_interval
 
 __all__ = ["OUTCOMES", "BID_ESTIMATORS", "BidOPE", "BidOPEResult", "target_bids"]
 
@@ -324,18 +324,10 @@ class BidOPE:
             n = comp.u.shape[0]
             return Estimate(name, float("nan"), float("nan"), float("nan"), float("nan"), n,
                             self.confidence, self.interval, None, details)
-        value = comp.value()
-        psi = comp.per_sample()
-        n = psi.shape[0]
-        se = float(psi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        if self.interval == "clt":
-            lo, hi = clt_interval(value, se, self.confidence)
-        elif self.interval == "bootstrap":
-            lo, hi = bootstrap_interval(comp.stacked(), self.confidence, self.n_bootstrap,
-                                        np.random.default_rng(self.random_state),
-                                        self.bootstrap_scheme)
-        else:
-            lo, hi = bernstein_interval(psi, self.confidence)
+        value, se, lo, hi, n = estimate_with_interval(
+            comp, self.confidence, self.interval, self.n_bootstrap, self.random_state,
+            self.bootstrap_scheme,
+        )
         return Estimate(name, value, se, lo, hi, n, self.confidence, self.interval, None, details)
 
     def estimate(self, bids: np.ndarray, outcome: str, estimator: str) -> Estimate:
